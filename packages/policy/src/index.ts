@@ -9,4 +9,5 @@ export {
   type ValidationResult,
   validate,
 } from './validate.js';
-export { type Counted, type MemoryProfile, type VerifyOptions, type VerifyReport, verify } from './verify.js';
+export { assertVerified, type Counted, type MemoryProfile, slotsWithin, type VerifyOptions, type VerifyReport, verify } from "./verify.js";
+export { policySchema } from "./schema.js";

@@ -1,5 +1,13 @@
-import type { PolicyIssue } from './errors.js';
-import type { Policy } from './types.js';
+import {
+  describeValue,
+  issue,
+  PolicyError,
+  type PolicyErrorCode,
+  type PolicyIssue,
+  pointer,
+} from './errors.js';
+import { type ObjectNode, policyNode, type SpecNode } from './spec.js';
+import { FORMAT_MAJOR, FORMAT_MINOR, FORMAT_NAME, type Policy } from './types.js';
 
 /** Bounds on untrusted input. Every field is optional; absent fields take `DEFAULT_LIMITS`. */
 export interface ReadLimits {
@@ -9,7 +17,7 @@ export interface ReadLimits {
   readonly maxSteps: number;
   /** Largest accepted number of instructions. */
   readonly maxInstructions: number;
-  /** Largest accepted `meta`, in canonical JSON bytes. */
+  /** Largest accepted `meta`, in JSON bytes. */
   readonly maxMetaBytes: number;
   /** Deepest accepted nesting inside `meta`. */
   readonly maxMetaDepth: number;
@@ -31,7 +39,12 @@ export interface ReadOptions {
 
 /** The outcome of `validate`. */
 export type ValidationResult =
-  | { readonly ok: true; readonly policy: Policy; readonly ignoredKeys: readonly string[] }
+  | {
+      readonly ok: true;
+      readonly policy: Policy;
+      /** JSON paths of keys ignored because the policy's minor version is newer than this reader's. */
+      readonly ignoredKeys: readonly string[];
+    }
   | { readonly ok: false; readonly issues: readonly [PolicyIssue, ...PolicyIssue[]] };
 
 /** Resolve partial limits against the defaults. */
@@ -39,19 +52,438 @@ export function resolveLimits(options: ReadOptions | undefined): ReadLimits {
   return { ...DEFAULT_LIMITS, ...options?.limits };
 }
 
+/** Issues collected before validation gives up: enough to be useful, bounded for hostile input. */
+const MAX_ISSUES = 50;
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+class Stop extends Error {}
+
+type Plain = Record<string, unknown>;
+
+function isPlainObject(value: unknown): value is Plain {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value;
+}
+
+class Walker {
+  readonly issues: PolicyIssue[] = [];
+  readonly ignoredKeys: string[] = [];
+
+  constructor(
+    private readonly limits: ReadLimits,
+    /** Whether unknown keys are tolerated (a newer minor version). */
+    private readonly tolerateUnknown: boolean,
+  ) {}
+
+  add(
+    code: PolicyErrorCode,
+    path: string,
+    message: string,
+    extra: { found?: unknown; expected?: string } = {},
+  ): void {
+    this.issues.push(issue(code, path, message, extra));
+    if (this.issues.length >= MAX_ISSUES) throw new Stop();
+  }
+
+  walk(node: SpecNode, value: unknown, path: string): unknown {
+    switch (node.kind) {
+      case 'const':
+        if (value !== node.value) {
+          this.add('E_ENUM', path, `expected ${JSON.stringify(node.value)}, found ${describeValue(value)}`, {
+            found: value,
+            expected: JSON.stringify(node.value),
+          });
+        }
+        return node.value;
+      case 'string':
+        return this.walkString(node, value, path);
+      case 'integer':
+        return this.walkInteger(value, path, node.minimum);
+      case 'number':
+        return this.walkNumber(node, value, path);
+      case 'object':
+        return this.walkObject(node, value, path);
+      case 'array':
+        return this.walkArray(node.items, value, path);
+      case 'union': {
+        if (!isPlainObject(value)) {
+          this.add('E_TYPE', path, `expected an object, found ${typeName(value)}`, { expected: 'object' });
+          return undefined;
+        }
+        const tag = value[node.discriminator];
+        const variant =
+          typeof tag === 'string' && Object.hasOwn(node.variants, tag) ? node.variants[tag] : undefined;
+        if (variant === undefined) {
+          const allowed = Object.keys(node.variants);
+          this.add(
+            'E_ENUM',
+            pointer(path, node.discriminator),
+            `unknown ${node.discriminator} ${describeValue(tag)}; expected one of ${allowed.join(', ')}`,
+            { found: tag, expected: allowed.join(' | ') },
+          );
+          return undefined;
+        }
+        return this.walkObject(variant, value, path);
+      }
+      case 'json':
+        return this.walkMeta(value, path);
+    }
+  }
+
+  private walkString(node: SpecNode & { kind: 'string' }, value: unknown, path: string): unknown {
+    if (typeof value !== 'string') {
+      this.add('E_TYPE', path, `expected a string, found ${typeName(value)}`, {
+        found: value,
+        expected: 'string',
+      });
+      return undefined;
+    }
+    if (node.enum !== undefined && !node.enum.includes(value)) {
+      this.add('E_ENUM', path, `expected one of ${node.enum.join(', ')}, found ${describeValue(value)}`, {
+        found: value,
+        expected: node.enum.join(' | '),
+      });
+    } else if (value.length < node.minLength || value.length > node.maxLength) {
+      this.add(
+        'E_RANGE',
+        path,
+        `expected ${node.minLength} to ${node.maxLength} characters, found ${value.length}`,
+        {
+          found: value,
+          expected: `${node.minLength}..${node.maxLength} characters`,
+        },
+      );
+    } else if (node.pattern !== undefined && !new RegExp(node.pattern).test(value)) {
+      this.add('E_FORMAT', path, `${describeValue(value)} does not match ${node.pattern}`, {
+        found: value,
+        expected: `a string matching ${node.pattern}`,
+      });
+    }
+    return value;
+  }
+
+  walkInteger(value: unknown, path: string, minimum: number): unknown {
+    if (typeof value !== 'number') {
+      this.add('E_TYPE', path, `expected an integer, found ${typeName(value)}`, {
+        found: value,
+        expected: 'integer',
+      });
+      return undefined;
+    }
+    if (!Number.isSafeInteger(value)) {
+      this.add('E_INTEGER', path, `expected a safe integer, found ${describeValue(value)}`, {
+        found: value,
+        expected: `an integer between ${minimum} and ${Number.MAX_SAFE_INTEGER}`,
+      });
+      return undefined;
+    }
+    if (value < minimum) {
+      this.add('E_RANGE', path, `expected an integer >= ${minimum}, found ${value}`, {
+        found: value,
+        expected: `>= ${minimum}`,
+      });
+    }
+    return value;
+  }
+
+  private walkNumber(node: SpecNode & { kind: 'number' }, value: unknown, path: string): unknown {
+    if (typeof value !== 'number') {
+      this.add('E_TYPE', path, `expected a number, found ${typeName(value)}`, {
+        found: value,
+        expected: 'number',
+      });
+      return undefined;
+    }
+    const bounds: string[] = [];
+    if (node.minimum !== undefined) bounds.push(`>= ${node.minimum}`);
+    if (node.exclusiveMinimum !== undefined) bounds.push(`> ${node.exclusiveMinimum}`);
+    if (node.maximum !== undefined) bounds.push(`<= ${node.maximum}`);
+    const expected = ['a finite number', ...bounds].join(' ');
+    const bad =
+      !Number.isFinite(value) ||
+      (node.minimum !== undefined && value < node.minimum) ||
+      (node.exclusiveMinimum !== undefined && value <= node.exclusiveMinimum) ||
+      (node.maximum !== undefined && value > node.maximum);
+    if (bad)
+      this.add('E_RANGE', path, `expected ${expected}, found ${describeValue(value)}`, {
+        found: value,
+        expected,
+      });
+    return value;
+  }
+
+  private walkObject(node: ObjectNode, value: unknown, path: string): unknown {
+    if (!isPlainObject(value)) {
+      this.add('E_TYPE', path, `expected an object, found ${typeName(value)}`, {
+        found: value,
+        expected: 'object',
+      });
+      return undefined;
+    }
+    const out: Plain = {};
+    for (const key of Object.keys(value)) {
+      if (Object.hasOwn(node.properties, key) && !FORBIDDEN_KEYS.has(key)) continue;
+      const where = pointer(path, key);
+      if (this.tolerateUnknown && !FORBIDDEN_KEYS.has(key)) {
+        this.ignoredKeys.push(where);
+      } else {
+        const known = Object.keys(node.properties).join(', ');
+        this.add('E_UNKNOWN_KEY', where, `unknown key ${JSON.stringify(key)}; allowed keys are ${known}`, {
+          found: key,
+          expected: known,
+        });
+      }
+    }
+    for (const [key, spec] of Object.entries(node.properties)) {
+      const where = pointer(path, key);
+      if (!Object.hasOwn(value, key)) {
+        if (spec.required) this.add('E_REQUIRED', where, `missing required key ${JSON.stringify(key)}`);
+        continue;
+      }
+      const walked = this.walk(spec.node, value[key], where);
+      if (walked !== undefined) out[key] = walked;
+    }
+    for (const [key, needs] of Object.entries(node.dependentRequired ?? {})) {
+      if (!Object.hasOwn(value, key)) continue;
+      for (const need of needs) {
+        if (!Object.hasOwn(value, need)) {
+          this.add(
+            'E_REQUIRED',
+            pointer(path, need),
+            `key ${JSON.stringify(key)} requires key ${JSON.stringify(need)}`,
+          );
+        }
+      }
+    }
+    return out;
+  }
+
+  private walkArray(items: SpecNode, value: unknown, path: string): unknown {
+    if (!Array.isArray(value)) {
+      this.add('E_TYPE', path, `expected an array, found ${typeName(value)}`, {
+        found: value,
+        expected: 'array',
+      });
+      return undefined;
+    }
+    if (value.length > this.limits.maxInstructions) {
+      this.add(
+        'E_LIMIT',
+        path,
+        `${value.length} entries exceed the limit of ${this.limits.maxInstructions}`,
+        {
+          found: value.length,
+          expected: `at most ${this.limits.maxInstructions} entries`,
+        },
+      );
+      return undefined;
+    }
+    const out: unknown[] = new Array(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = this.walk(items, value[i], pointer(path, i));
+    return out;
+  }
+
+  private walkMeta(value: unknown, path: string): unknown {
+    if (!isPlainObject(value)) {
+      this.add('E_TYPE', path, `expected an object, found ${typeName(value)}`, {
+        found: value,
+        expected: 'object',
+      });
+      return undefined;
+    }
+    let budget = this.limits.maxMetaBytes;
+    const copy = (v: unknown, at: string, depth: number): unknown => {
+      if (depth > this.limits.maxMetaDepth) {
+        this.add('E_LIMIT', at, `nesting deeper than ${this.limits.maxMetaDepth}`, {
+          expected: `at most ${this.limits.maxMetaDepth} levels`,
+        });
+        throw new Stop();
+      }
+      if (v === null || typeof v === 'boolean') return v;
+      if (typeof v === 'string') {
+        budget -= v.length + 2;
+      } else if (typeof v === 'number') {
+        if (!Number.isFinite(v))
+          this.add('E_RANGE', at, `expected a finite number, found ${v}`, { found: v });
+        budget -= 24;
+      } else if (Array.isArray(v)) {
+        budget -= 2 + v.length;
+        if (budget < 0) return undefined;
+        return v.map((item, i) => copy(item, pointer(at, i), depth + 1));
+      } else if (isPlainObject(v)) {
+        const out: Plain = {};
+        for (const key of Object.keys(v)) {
+          budget -= key.length + 4;
+          if (budget < 0) return out;
+          if (FORBIDDEN_KEYS.has(key)) {
+            this.add('E_FORMAT', pointer(at, key), `the key ${JSON.stringify(key)} is not allowed`, {
+              found: key,
+            });
+            continue;
+          }
+          out[key] = copy(v[key], pointer(at, key), depth + 1);
+        }
+        return out;
+      } else {
+        this.add('E_TYPE', at, `expected a JSON value, found ${typeName(v)}`, { found: typeName(v) });
+      }
+      return v;
+    };
+    try {
+      const out = copy(value, path, 1);
+      if (budget < 0) {
+        this.add('E_LIMIT', path, `meta exceeds ${this.limits.maxMetaBytes} bytes`, {
+          expected: `at most ${this.limits.maxMetaBytes} bytes`,
+        });
+      }
+      return out;
+    } catch (e) {
+      if (e instanceof Stop && this.issues.length < MAX_ISSUES) return undefined;
+      throw e;
+    }
+  }
+}
+
+/** Parse "MAJOR.MINOR"; undefined when malformed. */
+function parseVersion(value: unknown): { major: number; minor: number } | undefined {
+  if (typeof value !== 'string') return undefined;
+  const match = /^(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})$/.exec(value);
+  if (match === null) return undefined;
+  return { major: Number(match[1]), minor: Number(match[2]) };
+}
+
+/** Checks across fields that a JSON Schema cannot express (positions against `steps`, paired fields). */
+function crossCheck(w: Walker, p: Plain): void {
+  const steps = p['steps'];
+  if (typeof steps !== 'number') return;
+  const stateBytes = p['stateBytes'];
+  const budget = p['budget'];
+  const totals = p['totals'];
+  if (isPlainObject(budget) && budget['bytes'] !== undefined && stateBytes === undefined) {
+    w.add('E_REQUIRED', '/stateBytes', 'budget.bytes needs stateBytes to be checked', {
+      expected: 'stateBytes { hidden, internal }',
+    });
+  }
+  if (isPlainObject(totals)) {
+    if (stateBytes !== undefined && totals['peakBytes'] === undefined) {
+      w.add('E_REQUIRED', '/totals/peakBytes', 'totals.peakBytes is required when stateBytes is present');
+    }
+    if (stateBytes === undefined && totals['peakBytes'] !== undefined) {
+      w.add('E_FORMAT', '/totals/peakBytes', 'totals.peakBytes is only allowed when stateBytes is present', {
+        expected: 'no peakBytes without stateBytes',
+      });
+    }
+  }
+  const list = p['instructions'];
+  if (!Array.isArray(list)) return;
+  for (let i = 0; i < list.length; i++) {
+    const ins: unknown = list[i];
+    if (!isPlainObject(ins)) continue;
+    const at = `/instructions/${i}`;
+    const range = (key: string, lo: number, hi: number, why: string): void => {
+      const v = ins[key];
+      if (typeof v === 'number' && (v < lo || v > hi)) {
+        w.add('E_RANGE', `${at}/${key}`, `${key} = ${v} is out of range: ${why}`, {
+          found: v,
+          expected: `${lo} <= ${key} <= ${hi}`,
+        });
+      }
+    };
+    const from = ins['from'];
+    const to = ins['to'];
+    if (ins['op'] === 'forward' && typeof from === 'number' && typeof to === 'number') {
+      range('from', 0, Math.min(steps - 1, to - 1), 'a forward needs 0 <= from < to <= steps');
+      range('to', from + 1, steps, 'a forward needs from < to <= steps');
+      if (to > from) range('stride', 1, to - from, 'a stride needs 1 <= stride <= to - from');
+    } else if (ins['op'] === 'backward' && typeof from === 'number' && typeof to === 'number') {
+      range('from', Math.max(1, to), steps, 'a backward needs 1 <= to <= from <= steps');
+      range('to', 1, Math.min(from, steps), 'a backward needs 1 <= to <= from');
+    } else if (ins['op'] === 'free') {
+      range(
+        'at',
+        ins['kind'] === 'internal' ? 1 : 0,
+        steps,
+        'checkpoint positions run 0..steps (internal 1..steps)',
+      );
+    }
+  }
+}
+
 /**
- * Structural check of an untrusted value (e.g. the result of `JSON.parse`). Returns a fresh, frozen-free
- * copy holding only known keys, or every issue found with its JSON path.
+ * Structural check of an untrusted value (e.g. the result of `JSON.parse`). Returns a fresh copy holding
+ * only known keys, or the issues found, each with its JSON path, what was found and what is allowed.
  */
 export function validate(input: unknown, options?: ReadOptions): ValidationResult {
-  void input;
-  void options;
-  throw new Error('validate: not implemented yet');
+  const limits = resolveLimits(options);
+  const fail = (i: PolicyIssue): ValidationResult => ({ ok: false, issues: [i] });
+  if (!isPlainObject(input)) {
+    return fail(
+      issue('E_TYPE', '', `expected a policy object, found ${typeName(input)}`, { expected: 'object' }),
+    );
+  }
+  // Identify the document first: nothing else means anything under another format or major version.
+  if (input['format'] !== FORMAT_NAME) {
+    return fail(
+      issue(
+        'E_FORMAT',
+        '/format',
+        `expected ${JSON.stringify(FORMAT_NAME)}, found ${describeValue(input['format'])}`,
+        {
+          found: input['format'],
+          expected: JSON.stringify(FORMAT_NAME),
+        },
+      ),
+    );
+  }
+  const version = parseVersion(input['version']);
+  if (version === undefined) {
+    return fail(
+      issue('E_VERSION', '/version', `expected "MAJOR.MINOR", found ${describeValue(input['version'])}`, {
+        found: input['version'],
+        expected: `"${FORMAT_MAJOR}.<minor>"`,
+      }),
+    );
+  }
+  if (version.major !== FORMAT_MAJOR) {
+    return fail(
+      issue(
+        'E_VERSION',
+        '/version',
+        `this reader reads major version ${FORMAT_MAJOR}; found version ${String(input['version'])}`,
+        { found: input['version'], expected: `"${FORMAT_MAJOR}.<minor>"` },
+      ),
+    );
+  }
+  const steps = input['steps'];
+  if (Number.isSafeInteger(steps) && (steps as number) > limits.maxSteps) {
+    return fail(
+      issue('E_LIMIT', '/steps', `steps = ${steps} exceeds the limit of ${limits.maxSteps}`, {
+        found: steps,
+        expected: `at most ${limits.maxSteps}`,
+      }),
+    );
+  }
+  const walker = new Walker(limits, version.minor > FORMAT_MINOR);
+  let out: unknown;
+  try {
+    out = walker.walk(policyNode, input, '');
+    if (walker.issues.length === 0 && isPlainObject(out)) crossCheck(walker, out);
+  } catch (e) {
+    if (!(e instanceof Stop)) throw e;
+  }
+  const [first, ...rest] = walker.issues;
+  if (first !== undefined) return { ok: false, issues: [first, ...rest] };
+  return { ok: true, policy: out as Policy, ignoredKeys: walker.ignoredKeys };
 }
 
 /** Like `validate`, but returns the policy or throws a `PolicyError`. */
 export function parsePolicy(input: unknown, options?: ReadOptions): Policy {
-  void input;
-  void options;
-  throw new Error('parsePolicy: not implemented yet');
+  const result = validate(input, options);
+  if (!result.ok) throw new PolicyError(result.issues);
+  return result.policy;
 }
