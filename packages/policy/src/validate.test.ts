@@ -104,9 +104,8 @@ describe('validate', () => {
   });
 
   it('never copies prototype keys, even under a newer minor version', () => {
-    const input = JSON.parse('{"__proto__": {"polluted": true}}') as Record<string, unknown>;
-    const p = { ...base(), version: '1.9' };
-    Object.defineProperty(p, '__proto__', { value: input['__proto__'], enumerable: true });
+    // JSON.parse makes "__proto__" an own key, as an attacker's file would.
+    const p = { ...base(), version: '1.9', ...(JSON.parse('{"__proto__": {"polluted": true}}') as object) };
     expect(issuesOf(p)).toEqual([{ code: 'E_UNKNOWN_KEY', path: '/__proto__' }]);
     const meta = JSON.parse('{"a": {"constructor": {"prototype": 1}}}') as unknown;
     expect(issuesOf({ ...base(), meta })).toEqual([{ code: 'E_FORMAT', path: '/meta/a/constructor' }]);
