@@ -78,9 +78,11 @@ export function describeValue(value: unknown): string {
   return typeof value;
 }
 
-/** Escape one JSON-pointer segment. */
+/** Append one segment to a JSON pointer, escaping `~` and `/` (RFC 6901). */
 export function pointer(parent: string, key: string | number): string {
-  return `${parent}/${String(key).replace(/~/g, '~0').replace(/\//g, '~1')}`;
+  if (typeof key === 'number') return `${parent}/${key}`;
+  const safe = key.includes('~') || key.includes('/') ? key.replace(/~/g, '~0').replace(/\//g, '~1') : key;
+  return `${parent}/${safe}`;
 }
 
 /** Make an issue, leaving out absent optional fields. */

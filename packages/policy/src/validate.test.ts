@@ -1,7 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PolicyError } from './errors.js';
 import type { Policy } from './types.js';
-import { parsePolicy, validate } from './validate.js';
+import { fastInstruction, parsePolicy, validate, walkInstruction } from './validate.js';
 
 const base = (): Record<string, unknown> => ({
   format: 'rewind-policy',
@@ -166,5 +167,48 @@ describe('validate', () => {
     expect(err.message).toMatch(/^E_RANGE at \/steps: .*\(and 1 more\)$/);
     const ok: Policy = parsePolicy(base());
     expect(ok.steps).toBe(4);
+  });
+});
+
+describe('fastInstruction', () => {
+  const key = fc.constantFrom('op', 'from', 'to', 'store', 'stride', 'kind', 'at', 'extra');
+  const value = fc.oneof(
+    fc.constantFrom('forward', 'backward', 'free', 'hidden', 'internal', 'other'),
+    fc.integer({ min: -3, max: 10 }),
+    fc.constantFrom(1.5, Number.NaN, 2 ** 53, null, true, undefined),
+  );
+  const instruction = fc.oneof(
+    fc.dictionary(key, value),
+    fc.record(
+      { op: fc.constant('forward'), from: value, to: value, store: value, stride: value },
+      { requiredKeys: ['op'] },
+    ),
+    fc.record({ op: fc.constant('backward'), from: value, to: value }, { requiredKeys: ['op'] }),
+    fc.record({ op: fc.constant('free'), kind: value, at: value }, { requiredKeys: ['op'] }),
+  );
+
+  it('accepts exactly what the generic walk accepts without issues, with the same result', () => {
+    fc.assert(
+      fc.property(instruction, (v) => {
+        const fast = fastInstruction(v);
+        const generic = walkInstruction(v);
+        if (fast === undefined) return true;
+        expect(generic.issues).toEqual([]);
+        expect(fast).toEqual(generic.value);
+        expect(Object.keys(fast)).toEqual(Object.keys(generic.value as object));
+        return true;
+      }),
+      { numRuns: 3000 },
+    );
+    // And it takes the common well-formed shapes.
+    for (const ins of [
+      { op: 'forward', from: 0, to: 3 },
+      { op: 'forward', from: 0, to: 3, store: 'internal' },
+      { op: 'forward', from: 0, to: 3, store: 'hidden', stride: 1 },
+      { op: 'backward', from: 3, to: 1 },
+      { op: 'free', kind: 'hidden', at: 2 },
+    ]) {
+      expect(fastInstruction(ins)).toEqual(ins);
+    }
   });
 });

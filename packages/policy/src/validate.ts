@@ -6,8 +6,8 @@ import {
   type PolicyIssue,
   pointer,
 } from './errors.js';
-import { type ObjectNode, policyNode, type SpecNode } from './spec.js';
-import { FORMAT_MAJOR, FORMAT_MINOR, FORMAT_NAME, type Policy } from './types.js';
+import { instructionNode, type ObjectNode, type PropertySpec, policyNode, type SpecNode } from './spec.js';
+import { FORMAT_MAJOR, FORMAT_MINOR, FORMAT_NAME, type Instruction, type Policy } from './types.js';
 
 /** Bounds on untrusted input. Every field is optional; absent fields take `DEFAULT_LIMITS`. */
 export interface ReadLimits {
@@ -57,6 +57,17 @@ const MAX_ISSUES = 50;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 class Stop extends Error {}
+
+const entryCache = new WeakMap<ObjectNode, readonly (readonly [string, PropertySpec])[]>();
+/** The properties of an object node, computed once per node (the walk visits millions of instructions). */
+function entriesOf(node: ObjectNode): readonly (readonly [string, PropertySpec])[] {
+  let entries = entryCache.get(node);
+  if (entries === undefined) {
+    entries = Object.entries(node.properties);
+    entryCache.set(node, entries);
+  }
+  return entries;
+}
 
 type Plain = Record<string, unknown>;
 
@@ -239,13 +250,13 @@ class Walker {
         });
       }
     }
-    for (const [key, spec] of Object.entries(node.properties)) {
-      const where = pointer(path, key);
+    for (const [key, spec] of entriesOf(node)) {
       if (!Object.hasOwn(value, key)) {
-        if (spec.required) this.add('E_REQUIRED', where, `missing required key ${JSON.stringify(key)}`);
+        if (spec.required)
+          this.add('E_REQUIRED', pointer(path, key), `missing required key ${JSON.stringify(key)}`);
         continue;
       }
-      const walked = this.walk(spec.node, value[key], where);
+      const walked = this.walk(spec.node, value[key], pointer(path, key));
       if (walked !== undefined) out[key] = walked;
     }
     for (const [key, needs] of Object.entries(node.dependentRequired ?? {})) {
@@ -284,7 +295,11 @@ class Walker {
       return undefined;
     }
     const out: unknown[] = new Array(value.length);
-    for (let i = 0; i < value.length; i++) out[i] = this.walk(items, value[i], pointer(path, i));
+    const fast = items === instructionNode && !this.tolerateUnknown;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      out[i] = (fast ? fastInstruction(item) : undefined) ?? this.walk(items, item, pointer(path, i));
+    }
     return out;
   }
 
@@ -349,6 +364,42 @@ class Walker {
   }
 }
 
+const isInt = (v: unknown, min: number): v is number =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
+const isKind = (v: unknown): v is 'hidden' | 'internal' => v === 'hidden' || v === 'internal';
+
+/**
+ * The common case of the instruction walk without allocating paths: a copy of a well-formed instruction,
+ * or undefined, in which case the generic walk over `instructionNode` runs and reports the issues. It
+ * accepts exactly what that walk accepts without issues (a property test pins the two together).
+ */
+export function fastInstruction(v: unknown): Instruction | undefined {
+  if (!isPlainObject(v)) return undefined;
+  const keys = Object.keys(v).length;
+  const { op, from, to } = v;
+  if (op === 'forward') {
+    const { store, stride } = v;
+    if (!isInt(from, 0) || !isInt(to, 1)) return undefined;
+    if (store === undefined) return keys === 3 && !('store' in v) ? { op, from, to } : undefined;
+    if (!isKind(store)) return undefined;
+    if (stride === undefined) return keys === 4 && !('stride' in v) ? { op, from, to, store } : undefined;
+    return keys === 5 && isInt(stride, 1) ? { op, from, to, store, stride } : undefined;
+  }
+  if (op === 'backward') return keys === 3 && isInt(from, 1) && isInt(to, 1) ? { op, from, to } : undefined;
+  if (op === 'free') {
+    const { kind, at } = v;
+    return keys === 3 && isKind(kind) && isInt(at, 0) ? { op, kind, at } : undefined;
+  }
+  return undefined;
+}
+
+/** The generic walk of one instruction (for tests that pin `fastInstruction` to it). @internal */
+export function walkInstruction(v: unknown): { value: unknown; issues: readonly PolicyIssue[] } {
+  const walker = new Walker(DEFAULT_LIMITS, false);
+  const value = walker.walk(instructionNode, v, '');
+  return { value, issues: walker.issues };
+}
+
 /** Parse "MAJOR.MINOR"; undefined when malformed. */
 function parseVersion(value: unknown): { major: number; minor: number } | undefined {
   if (typeof value !== 'string') return undefined;
@@ -381,35 +432,30 @@ function crossCheck(w: Walker, p: Plain): void {
   }
   const list = p['instructions'];
   if (!Array.isArray(list)) return;
+  const range = (i: number, key: string, v: unknown, lo: number, hi: number, why: string): void => {
+    if (typeof v === 'number' && (v < lo || v > hi)) {
+      w.add('E_RANGE', `/instructions/${i}/${key}`, `${key} = ${v} is out of range: ${why}`, {
+        found: v,
+        expected: `${lo} <= ${key} <= ${hi}`,
+      });
+    }
+  };
   for (let i = 0; i < list.length; i++) {
-    const ins: unknown = list[i];
-    if (!isPlainObject(ins)) continue;
-    const at = `/instructions/${i}`;
-    const range = (key: string, lo: number, hi: number, why: string): void => {
-      const v = ins[key];
-      if (typeof v === 'number' && (v < lo || v > hi)) {
-        w.add('E_RANGE', `${at}/${key}`, `${key} = ${v} is out of range: ${why}`, {
-          found: v,
-          expected: `${lo} <= ${key} <= ${hi}`,
-        });
+    const ins = list[i] as Plain;
+    const { op, from, to } = ins;
+    if (typeof from === 'number' && typeof to === 'number') {
+      if (op === 'forward') {
+        range(i, 'from', from, 0, Math.min(steps - 1, to - 1), 'a forward needs 0 <= from < to <= steps');
+        range(i, 'to', to, from + 1, steps, 'a forward needs from < to <= steps');
+        if (to > from)
+          range(i, 'stride', ins['stride'], 1, to - from, 'a stride needs 1 <= stride <= to - from');
+      } else if (op === 'backward') {
+        range(i, 'from', from, Math.max(1, to), steps, 'a backward needs 1 <= to <= from <= steps');
+        range(i, 'to', to, 1, Math.min(from, steps), 'a backward needs 1 <= to <= from');
       }
-    };
-    const from = ins['from'];
-    const to = ins['to'];
-    if (ins['op'] === 'forward' && typeof from === 'number' && typeof to === 'number') {
-      range('from', 0, Math.min(steps - 1, to - 1), 'a forward needs 0 <= from < to <= steps');
-      range('to', from + 1, steps, 'a forward needs from < to <= steps');
-      if (to > from) range('stride', 1, to - from, 'a stride needs 1 <= stride <= to - from');
-    } else if (ins['op'] === 'backward' && typeof from === 'number' && typeof to === 'number') {
-      range('from', Math.max(1, to), steps, 'a backward needs 1 <= to <= from <= steps');
-      range('to', 1, Math.min(from, steps), 'a backward needs 1 <= to <= from');
-    } else if (ins['op'] === 'free') {
-      range(
-        'at',
-        ins['kind'] === 'internal' ? 1 : 0,
-        steps,
-        'checkpoint positions run 0..steps (internal 1..steps)',
-      );
+    } else if (op === 'free') {
+      const why = 'checkpoint positions run 0..steps (internal 1..steps)';
+      range(i, 'at', ins['at'], ins['kind'] === 'internal' ? 1 : 0, steps, why);
     }
   }
 }
