@@ -1,0 +1,53 @@
+import type { PolicyIssue } from '@rewind/policy';
+
+/**
+ * Stable error codes of the executor. New codes may be added in minor releases; existing ones never
+ * change meaning.
+ *
+ * - `E_BACKEND_VERSION`: the backend declares a `specificationVersion` this executor does not run.
+ * - `E_BACKEND_CONTRACT`: the backend broke its interface (e.g. bad `stateBytes`, no internal state when
+ *   one was asked for).
+ * - `E_STEPS_MISMATCH`: the policy's `steps` is not the batch's sequence length.
+ * - `E_STATE_BYTES_MISMATCH`: the policy's `stateBytes` differ from the backend's.
+ * - `E_POLICY_INVALID`: the policy is malformed or fails `verify` (see `issues`).
+ * - `E_BUDGET_EXCEEDED`: at run time, the held checkpoints outgrew the policy's budget.
+ * - `E_ABORTED`: the run was aborted through its `AbortSignal`.
+ * - `E_OPTIONS`: an option of `runPolicy` is invalid.
+ */
+export type ExecutorErrorCode =
+  | 'E_BACKEND_VERSION'
+  | 'E_BACKEND_CONTRACT'
+  | 'E_STEPS_MISMATCH'
+  | 'E_STATE_BYTES_MISMATCH'
+  | 'E_POLICY_INVALID'
+  | 'E_BUDGET_EXCEEDED'
+  | 'E_ABORTED'
+  | 'E_OPTIONS';
+
+/** Extra information carried by an `ExecutorError`. */
+export interface ExecutorErrorDetails {
+  /** The policy issues behind an `E_POLICY_INVALID`. */
+  readonly issues?: readonly PolicyIssue[];
+  /** The underlying cause (e.g. the signal's `reason` for `E_ABORTED`). */
+  readonly cause?: unknown;
+}
+
+/** The error `runPolicy` throws for every failure of its own; errors thrown by a backend pass through unchanged. */
+export class ExecutorError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ExecutorErrorCode;
+  /** The policy issues behind an `E_POLICY_INVALID`; empty otherwise. */
+  readonly issues: readonly PolicyIssue[];
+
+  constructor(code: ExecutorErrorCode, message: string, details: ExecutorErrorDetails = {}) {
+    super(`${code}: ${message}`, 'cause' in details ? { cause: details.cause } : undefined);
+    this.name = 'ExecutorError';
+    this.code = code;
+    this.issues = details.issues ?? [];
+  }
+}
+
+/** Whether `error` is an `ExecutorError`, optionally with the given code. */
+export function isExecutorError(error: unknown, code?: ExecutorErrorCode): error is ExecutorError {
+  return error instanceof ExecutorError && (code === undefined || error.code === code);
+}

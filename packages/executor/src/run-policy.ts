@@ -1,0 +1,571 @@
+import {
+  type BackwardInstruction,
+  type Counted,
+  type ForwardInstruction,
+  type Instruction,
+  type Policy,
+  type StateBytes,
+  type StoreKind,
+  slotsWithin,
+  validate,
+  verify,
+} from '@rewind/policy';
+import { BACKEND_SPECIFICATION_VERSION, type CellBackendV1, type MaybePromise } from './backend.js';
+import { ExecutorError } from './errors.js';
+
+/** The part of `AbortSignal` the executor reads; a DOM or Node `AbortSignal` fits. */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+}
+
+/** The kinds of work `runPolicy` times. */
+export type OperationKind = 'forward' | 'recompute' | 'backward' | 'store' | 'other';
+
+/**
+ * Wall time in milliseconds spent per kind of operation, measured with `performance.now()`.
+ *
+ * - `forward`: forward steps run by `forward` instructions;
+ * - `recompute`: forward steps run inside `backward` instructions (rule 2.2.1 of the format);
+ * - `backward`: backward steps;
+ * - `store`: keeping checkpoints and releasing them (the ledger and the disposal of checkpoints);
+ * - `other`: everything else (validation, the initial state, transient disposals, reading the loss).
+ *
+ * The five kinds add up to `total`.
+ */
+export type OperationTimings = { readonly [K in OperationKind | 'total']: number };
+
+/** Reported after every step computation. */
+export interface ProgressEvent {
+  /** What was just computed. */
+  readonly kind: 'forward' | 'recompute' | 'backward';
+  /** The step just computed, `1..steps`. */
+  readonly step: number;
+  /** Step computations done so far: forwards (recomputations included) plus backwards. */
+  readonly done: number;
+  /** Step computations the whole pass makes: the verified forwards plus `steps` backwards. */
+  readonly total: number;
+  /** Forward step computations done so far, recomputations included. */
+  readonly forwards: number;
+  /** Backward steps done so far. */
+  readonly backwards: number;
+  /** `T`, the policy's number of steps. */
+  readonly steps: number;
+}
+
+/** Options of `runPolicy`. */
+export interface RunPolicyOptions {
+  /**
+   * Stops the run between two operations: everything held is disposed and the promise rejects with an
+   * `ExecutorError` of code `E_ABORTED`. The executor does not yield to the event loop by itself, so with
+   * a synchronous backend an abort must come from `onProgress` or from inside the backend.
+   */
+  readonly signal?: AbortSignalLike;
+  /** Called after every step computation. An exception thrown here aborts the run (and is rethrown). */
+  readonly onProgress?: (event: ProgressEvent) => void;
+  /** Call `backend.zeroGradients()` before the pass (default true); false accumulates into earlier passes. */
+  readonly zeroGradients?: boolean;
+  /**
+   * Hand the gradient at the initial state, as a backend handle, to the caller in
+   * `RunResult.initialGradient` instead of disposing it (default false). The caller then disposes it.
+   */
+  readonly keepInitialGradient?: boolean;
+}
+
+/** What `runPolicy` returns. */
+export interface RunResult<TGradient = unknown> {
+  /** The loss, as the backend reports it after the pass. */
+  readonly loss: number;
+  /** Forward step computations made, recomputations included. */
+  readonly forwards: number;
+  /** The forward step computations made inside backward instructions (part of `forwards`). */
+  readonly recomputes: number;
+  /** Backward steps made: always `steps`. */
+  readonly backwards: number;
+  /** The backend's checkpoint sizes the ledger used. */
+  readonly stateBytes: StateBytes;
+  /** The budget enforced at run time: `budget.bytes`, else `budget.slots * stateBytes.hidden`. */
+  readonly budgetBytes: number;
+  /** Peak bytes of checkpoints held at once, the initial state included. */
+  readonly peakBytes: number;
+  /** Hidden and internal checkpoints held at the (first) peak. */
+  readonly peakHidden: number;
+  readonly peakInternal: number;
+  /** What `verify` counted for the policy before the run. */
+  readonly verified: Counted;
+  /** Milliseconds per kind of operation. */
+  readonly timings: OperationTimings;
+  /** Backend handles the executor received and disposed; equal unless `initialGradient` was kept. */
+  readonly handles: { readonly acquired: number; readonly released: number };
+  /** The gradient at the initial state, present when `keepInitialGradient` was set; the caller disposes it. */
+  readonly initialGradient?: TGradient;
+}
+
+/** A policy checked against a backend by `checkRunnable`. */
+export interface RunnablePolicy {
+  /** The validated copy of the policy. */
+  readonly policy: Policy;
+  /** What `verify` counted. */
+  readonly counted: Counted;
+  /** The backend's checkpoint sizes. */
+  readonly stateBytes: StateBytes;
+  /** The budget the ledger enforces, in bytes. */
+  readonly budgetBytes: number;
+}
+
+const clock: { now(): number } = (globalThis as { performance?: { now(): number } }).performance ?? Date;
+
+function isThenable<T>(value: MaybePromise<T>): value is PromiseLike<T> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+function positiveInteger(n: unknown): n is number {
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 1;
+}
+
+/**
+ * Check, without running anything, that `policy` can run on `backend`: the backend's interface version,
+ * the policy's structure (`validate`), its number of steps against the batch's sequence length, its
+ * `stateBytes` against the backend's, and its replay on the abstract machine (`verify`).
+ *
+ * @throws ExecutorError with code `E_BACKEND_VERSION`, `E_BACKEND_CONTRACT`, `E_POLICY_INVALID`,
+ * `E_STEPS_MISMATCH` or `E_STATE_BYTES_MISMATCH`.
+ */
+export function checkRunnable(
+  backend: CellBackendV1<unknown, unknown, unknown>,
+  policy: Policy,
+): RunnablePolicy {
+  if (backend.specificationVersion !== BACKEND_SPECIFICATION_VERSION) {
+    throw new ExecutorError(
+      'E_BACKEND_VERSION',
+      `backend ${String(backend.name)} implements ${JSON.stringify(backend.specificationVersion)}, this executor runs ${JSON.stringify(BACKEND_SPECIFICATION_VERSION)}`,
+    );
+  }
+  const steps = backend.steps;
+  if (!positiveInteger(steps)) {
+    throw new ExecutorError('E_BACKEND_CONTRACT', `backend ${backend.name} reports steps = ${String(steps)}`);
+  }
+  const sb = backend.stateBytes();
+  if (!positiveInteger(sb?.hidden) || !positiveInteger(sb.internal)) {
+    throw new ExecutorError(
+      'E_BACKEND_CONTRACT',
+      `backend ${backend.name} reports stateBytes ${JSON.stringify(sb)}; expected positive integers`,
+    );
+  }
+  const stateBytes: StateBytes = { hidden: sb.hidden, internal: sb.internal };
+  const valid = validate(policy);
+  if (!valid.ok) {
+    throw new ExecutorError('E_POLICY_INVALID', `the policy is malformed: ${valid.issues[0].message}`, {
+      issues: valid.issues,
+    });
+  }
+  const p = valid.policy;
+  if (p.steps !== steps) {
+    throw new ExecutorError(
+      'E_STEPS_MISMATCH',
+      `the policy is for ${p.steps} steps, the batch of backend ${backend.name} has ${steps}`,
+    );
+  }
+  if (
+    p.stateBytes !== undefined &&
+    (p.stateBytes.hidden !== sb.hidden || p.stateBytes.internal !== sb.internal)
+  ) {
+    throw new ExecutorError(
+      'E_STATE_BYTES_MISMATCH',
+      `the policy was planned for states of ${p.stateBytes.hidden} (hidden) and ${p.stateBytes.internal} (internal) bytes, backend ${backend.name} has ${sb.hidden} and ${sb.internal}`,
+    );
+  }
+  const report = verify(p, { profile: false });
+  if (!report.ok) {
+    const where = report.issue.path === '' ? '' : ` at ${report.issue.path}`;
+    throw new ExecutorError(
+      'E_POLICY_INVALID',
+      `the policy fails verification (${report.issue.code}${where}): ${report.issue.message}`,
+      { issues: [report.issue] },
+    );
+  }
+  const budgetBytes = p.budget.bytes ?? p.budget.slots * sb.hidden;
+  return { policy: p, counted: report.counted, stateBytes, budgetBytes };
+}
+
+type Timings = { -readonly [K in OperationKind | 'total']: number };
+
+/** One run of a policy over a backend: the machine state, the ledger and the owned handles. */
+class Run<THidden, TInternal, TGradient> {
+  private readonly backend: CellBackendV1<THidden, TInternal, TGradient>;
+  private readonly policy: Policy;
+  private readonly options: RunPolicyOptions;
+  private readonly hiddenBytes: number;
+  private readonly internalBytes: number;
+  private readonly budgetBytes: number;
+  private readonly exactBudget: boolean;
+  private readonly totalWork: number;
+
+  /** Every handle this run owns and has not disposed yet. */
+  private readonly owned = new Set<unknown>();
+  private readonly hidden = new Map<number, THidden>();
+  private readonly internal = new Map<number, TInternal>();
+  /** The internal state left by a forward for the backward that follows it (rule 2.2.1, second case). */
+  private working: { readonly position: number; readonly state: TInternal } | undefined;
+  private gradient: TGradient | null = null;
+  private next: number;
+
+  private acquired = 0;
+  private released = 0;
+  private forwards = 0;
+  private recomputes = 0;
+  private backwards = 0;
+  private live = 0;
+  private peak = 0;
+  private peakHidden = 0;
+  private peakInternal = 0;
+  readonly timings: Timings = { forward: 0, recompute: 0, backward: 0, store: 0, other: 0, total: 0 };
+
+  constructor(
+    backend: CellBackendV1<THidden, TInternal, TGradient>,
+    checked: RunnablePolicy,
+    options: RunPolicyOptions,
+  ) {
+    this.backend = backend;
+    this.policy = checked.policy;
+    this.options = options;
+    this.hiddenBytes = checked.stateBytes.hidden;
+    this.internalBytes = checked.stateBytes.internal;
+    this.budgetBytes = checked.budgetBytes;
+    this.exactBudget = checked.policy.budget.bytes !== undefined;
+    this.totalWork = checked.counted.forwards + checked.policy.steps;
+    this.next = checked.policy.steps;
+  }
+
+  async execute(start: number, verified: Counted): Promise<RunResult<TGradient>> {
+    const backend = this.backend;
+    let initialGradient: TGradient | undefined;
+    let loss: number;
+    try {
+      if (this.options.zeroGradients !== false) {
+        const z = backend.zeroGradients();
+        if (isThenable(z)) await z;
+      }
+      this.checkAbort();
+      const h0r = backend.initialState();
+      const h0 = isThenable(h0r) ? await h0r : h0r;
+      this.acquire(h0);
+      this.keep('hidden', 0, h0);
+
+      const list = this.policy.instructions;
+      for (let i = 0; i < list.length; i++) {
+        this.checkAbort();
+        const ins = list[i] as Instruction;
+        if (ins.op === 'forward') await this.forward(ins, list[i + 1]);
+        else if (ins.op === 'backward') await this.backwardRange(ins);
+        else {
+          this.dropWorking();
+          this.releaseCheckpoint(ins.kind, ins.at);
+        }
+      }
+      this.dropWorking();
+      const lr = backend.loss();
+      loss = isThenable(lr) ? await lr : lr;
+      const dh0 = this.gradient;
+      this.gradient = null;
+      if (dh0 !== null) {
+        if (this.options.keepInitialGradient === true) {
+          this.owned.delete(dh0);
+          initialGradient = dh0;
+        } else {
+          this.release(dh0);
+        }
+      }
+    } catch (error) {
+      this.disposeAll();
+      throw error;
+    }
+    const t = this.timings;
+    t.total = clock.now() - start;
+    t.other = Math.max(0, t.total - t.forward - t.recompute - t.backward - t.store);
+    const result: RunResult<TGradient> = {
+      loss,
+      forwards: this.forwards,
+      recomputes: this.recomputes,
+      backwards: this.backwards,
+      stateBytes: { hidden: this.hiddenBytes, internal: this.internalBytes },
+      budgetBytes: this.budgetBytes,
+      peakBytes: this.peak,
+      peakHidden: this.peakHidden,
+      peakInternal: this.peakInternal,
+      verified,
+      timings: { ...t },
+      handles: { acquired: this.acquired, released: this.released },
+    };
+    return initialGradient === undefined ? result : { ...result, initialGradient };
+  }
+
+  private checkAbort(): void {
+    const signal = this.options.signal;
+    if (signal?.aborted === true) {
+      throw new ExecutorError('E_ABORTED', 'the run was aborted', { cause: signal.reason });
+    }
+  }
+
+  private progress(kind: ProgressEvent['kind'], step: number): void {
+    const report = this.options.onProgress;
+    if (report === undefined) return;
+    report({
+      kind,
+      step,
+      done: this.forwards + this.backwards,
+      total: this.totalWork,
+      forwards: this.forwards,
+      backwards: this.backwards,
+      steps: this.policy.steps,
+    });
+  }
+
+  private acquire(handle: unknown): void {
+    if (handle === null || handle === undefined) {
+      throw new ExecutorError(
+        'E_BACKEND_CONTRACT',
+        `backend ${this.backend.name} returned ${String(handle)} as a handle`,
+      );
+    }
+    if (this.owned.has(handle)) {
+      throw new ExecutorError(
+        'E_BACKEND_CONTRACT',
+        `backend ${this.backend.name} returned a handle that is already live; handles must be distinct`,
+      );
+    }
+    this.owned.add(handle);
+    this.acquired++;
+  }
+
+  private release(handle: THidden | TInternal | TGradient): void {
+    if (!this.owned.delete(handle)) return;
+    this.released++;
+    this.backend.dispose(handle);
+  }
+
+  /** Dispose everything still owned, after a failure or an abort; later errors give way to the first. */
+  private disposeAll(): void {
+    this.hidden.clear();
+    this.internal.clear();
+    this.working = undefined;
+    this.gradient = null;
+    const handles = [...this.owned];
+    this.owned.clear();
+    for (const handle of handles) {
+      this.released++;
+      try {
+        this.backend.dispose(handle as THidden);
+      } catch {
+        // The run already failed; its first error is the one worth reporting.
+      }
+    }
+  }
+
+  private account(kind: StoreKind, delta: 1 | -1): void {
+    this.live += delta * (kind === 'hidden' ? this.hiddenBytes : this.internalBytes);
+    if (this.live > this.peak) {
+      this.peak = this.live;
+      this.peakHidden = this.hidden.size;
+      this.peakInternal = this.internal.size;
+    }
+  }
+
+  /** Hold a checkpoint; the handle is already owned. */
+  private keep(kind: 'hidden', position: number, handle: THidden): void;
+  private keep(kind: 'internal', position: number, handle: TInternal): void;
+  private keep(kind: StoreKind, position: number, handle: THidden | TInternal): void {
+    const t0 = clock.now();
+    const lastAlive = kind === 'hidden' ? this.next - 1 : this.next;
+    if (position > lastAlive) {
+      // `verify` rules this out (E_VERIFY_DEAD); the O(1) release of dead checkpoints relies on it.
+      throw new ExecutorError(
+        'E_POLICY_INVALID',
+        `a ${kind} checkpoint at ${position} would be dead on arrival`,
+      );
+    }
+    if (kind === 'hidden') this.hidden.set(position, handle as THidden);
+    else this.internal.set(position, handle as TInternal);
+    this.account(kind, 1);
+    const within = this.exactBudget
+      ? this.live <= this.budgetBytes
+      : slotsWithin(this.live, this.budgetBytes);
+    this.timings.store += clock.now() - t0;
+    if (!within) {
+      throw new ExecutorError(
+        'E_BUDGET_EXCEEDED',
+        `holding a ${kind} checkpoint at position ${position} brings the checkpoints to ${this.live} bytes (${this.hidden.size} hidden of ${this.hiddenBytes} bytes, ${this.internal.size} internal of ${this.internalBytes} bytes), over the budget of ${this.budgetBytes} bytes`,
+      );
+    }
+  }
+
+  private releaseCheckpoint(kind: StoreKind, position: number): void {
+    const map: Map<number, THidden | TInternal> = kind === 'hidden' ? this.hidden : this.internal;
+    const handle = map.get(position);
+    if (handle === undefined) return;
+    const t0 = clock.now();
+    map.delete(position);
+    this.account(kind, -1);
+    this.release(handle);
+    this.timings.store += clock.now() - t0;
+  }
+
+  private dropWorking(): void {
+    const w = this.working;
+    if (w === undefined) return;
+    this.working = undefined;
+    this.release(w.state);
+  }
+
+  /** The hidden state at a held position, lent by its checkpoint. */
+  private heldHidden(position: number): THidden {
+    const h = this.hidden.get(position);
+    if (h !== undefined) return h;
+    const s = this.internal.get(position);
+    if (s === undefined) {
+      // `verify` rules this out (E_VERIFY_NO_SOURCE / E_VERIFY_NO_STATE).
+      throw new ExecutorError('E_POLICY_INVALID', `no state is held at position ${position}`);
+    }
+    return this.backend.hiddenOf(s);
+  }
+
+  private async forwardStep(
+    hPrev: THidden,
+    t: number,
+    keepInternal: boolean,
+    kind: 'forward' | 'recompute',
+  ): Promise<{ h: THidden; internal: TInternal | undefined }> {
+    const t0 = clock.now();
+    const r = this.backend.forward(hPrev, t, keepInternal);
+    const out = isThenable(r) ? await r : r;
+    this.timings[kind] += clock.now() - t0;
+    this.forwards++;
+    if (kind === 'recompute') this.recomputes++;
+    const h = out.h;
+    const internal = out.internal;
+    this.acquire(h);
+    if (internal !== undefined) this.acquire(internal);
+    if (!keepInternal && internal !== undefined) {
+      this.release(internal);
+      return { h, internal: undefined };
+    }
+    if (keepInternal && internal === undefined) {
+      throw new ExecutorError(
+        'E_BACKEND_CONTRACT',
+        `backend ${this.backend.name} returned no internal state for forward step ${t} although it was asked to keep it`,
+      );
+    }
+    return { h, internal };
+  }
+
+  private async forward(ins: ForwardInstruction, following: Instruction | undefined): Promise<void> {
+    this.dropWorking();
+    const a = ins.from;
+    const b = ins.to;
+    const stride = ins.store === undefined ? 0 : (ins.stride ?? b - a);
+    // The last internal state is kept as working memory only when the next instruction consumes it.
+    const feedsBackward = following?.op === 'backward' && following.from === b;
+    let h = this.heldHidden(a);
+    let hOwned = false;
+    try {
+      for (let t = a + 1; t <= b; t++) {
+        if (t > a + 1) this.checkAbort();
+        const stored = stride > 0 && (t - a) % stride === 0 ? ins.store : undefined;
+        const keepInternal = stored === 'internal' || (t === b && feedsBackward);
+        const out = await this.forwardStep(h, t, keepInternal, 'forward');
+        if (hOwned) this.release(h);
+        h = out.h;
+        hOwned = true;
+        if (stored === 'hidden') {
+          hOwned = false;
+          this.keep('hidden', t, out.h);
+        }
+        if (out.internal !== undefined) {
+          if (stored === 'internal') this.keep('internal', t, out.internal);
+          else this.working = { position: t, state: out.internal };
+        }
+        this.progress('forward', t);
+      }
+    } finally {
+      if (hOwned) this.release(h);
+    }
+  }
+
+  private async backwardRange(ins: BackwardInstruction): Promise<void> {
+    const b = ins.from;
+    for (let t = b; t >= ins.to; t--) {
+      if (t < b) this.checkAbort();
+      let state = this.internal.get(t);
+      let stateOwned = false;
+      if (state === undefined) {
+        const w = this.working;
+        if (t === b && w !== undefined && w.position === b) {
+          this.working = undefined;
+          state = w.state;
+        } else {
+          const out = await this.forwardStep(this.heldHidden(t - 1), t, true, 'recompute');
+          this.release(out.h);
+          state = out.internal as TInternal;
+          this.progress('recompute', t);
+        }
+        stateOwned = true;
+        // An abort here leaves `state` owned: the cleanup disposes it.
+        this.checkAbort();
+      }
+      const t0 = clock.now();
+      let dh: TGradient;
+      try {
+        const r = this.backend.backward(state, this.gradient, t);
+        dh = isThenable(r) ? await r : r;
+      } finally {
+        this.timings.backward += clock.now() - t0;
+        if (stateOwned) this.release(state);
+      }
+      this.backwards++;
+      this.acquire(dh);
+      if (this.gradient !== null) this.release(this.gradient);
+      this.gradient = dh;
+      this.next = t - 1;
+      // Rule 2.2.3: hidden checkpoints at t-1 and above, internal ones at t and above, are dead. Every
+      // checkpoint was alive when stored (checked in `keep`), so only these two positions can be held.
+      this.releaseCheckpoint('hidden', t - 1);
+      this.releaseCheckpoint('internal', t);
+      this.progress('backward', t);
+    }
+    this.dropWorking();
+  }
+}
+
+/**
+ * Run one backward pass through time: execute `policy` over `backend`, instruction by instruction, with
+ * exactly the semantics of the Rewind policy format (docs/policy-format.md).
+ *
+ * Before any work the policy is checked against the backend (`checkRunnable`). During the run every
+ * checkpoint is accounted in bytes and checked against the budget; handles are disposed as soon as they
+ * die (rule 2.2.3 included). After a failure or an abort, everything held is disposed before the promise
+ * rejects. The gradients are left accumulated in the backend; read them with `backend.readGradients()`.
+ *
+ * @throws ExecutorError (see `ExecutorErrorCode`); errors thrown by the backend pass through unchanged.
+ */
+export async function runPolicy<THidden, TInternal, TGradient>(
+  backend: CellBackendV1<THidden, TInternal, TGradient>,
+  policy: Policy,
+  options: RunPolicyOptions = {},
+): Promise<RunResult<TGradient>> {
+  const start = clock.now();
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+    throw new ExecutorError('E_OPTIONS', 'onProgress must be a function');
+  }
+  const checked = checkRunnable(backend, policy);
+  if (options.signal?.aborted === true) {
+    throw new ExecutorError('E_ABORTED', 'the run was aborted before it started', {
+      cause: options.signal.reason,
+    });
+  }
+  const run = new Run(backend, checked, options);
+  return run.execute(start, checked.counted);
+}
