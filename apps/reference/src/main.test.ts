@@ -194,7 +194,7 @@ describe('rewind command line', () => {
   it('prints the frontier as a chart, JSON and CSV', async () => {
     const chart = await run(['frontier', '--steps', '100', '--alpha', '2', '--points', '12']);
     expect(chart.code).toBe(EXIT.ok);
-    expect(chart.text).toContain('* chen-sqrt');
+    expect(chart.text).toContain('# chen-sqrt');
     const json = await run(['frontier', '--steps', '100', '--points', '12', '--json']);
     const parsed = JSON.parse(json.text) as { points: { strategy: string; timeRatio: number }[] };
     expect(new Set(parsed.points.map((p) => p.strategy))).toEqual(

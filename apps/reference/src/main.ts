@@ -339,7 +339,7 @@ async function cmdFrontier(args: string[], io: Io): Promise<number> {
   const alpha = parseReal('alpha', str(values, 'alpha'), 1, 1);
   const backwardCost = parseReal('backward-cost', str(values, 'backward-cost'), 2, 0);
   const points = parseCount('points', str(values, 'points'), 40);
-  const strategies = (str(values, 'strategies') ?? 'chen-sqrt,hsm,ism,msm').split(',').map((s) => s.trim());
+  const strategies = (str(values, 'strategies') ?? 'msm,ism,hsm,chen-sqrt').split(',').map((s) => s.trim());
   for (const s of strategies) {
     if (!STRATEGIES.includes(s as StrategyName)) {
       throw new UsageError(
@@ -370,7 +370,7 @@ async function cmdFrontier(args: string[], io: Io): Promise<number> {
   }
   if (values['csv'] === true) {
     io.stdout.write('strategy,memory,forwards,timeRatio\n');
-    for (const r of rows) io.stdout.write(`${r.strategy},${r.memory},${r.forwards},${r.timeRatio}\n`);
+    for (const r of rows) io.stdout.write(`${r.strategy},${r.budgetSlots},${r.forwards},${r.timeRatio}\n`);
     return EXIT.ok;
   }
   io.stdout.write(`Memory/compute frontier, T=${steps}, alpha=${alpha}, backward cost ${backwardCost}\n`);
@@ -378,9 +378,17 @@ async function cmdFrontier(args: string[], io: Io): Promise<number> {
     asciiChart(
       strategies.map((s) => ({
         name: s,
-        points: rows.filter((r) => r.strategy === s).map((r) => ({ x: r.memory / storeAll, y: r.timeRatio })),
+        points: rows
+          .filter((r) => r.strategy === s)
+          .map((r) => ({ x: r.budgetSlots / storeAll, y: r.timeRatio })),
       })),
-      { xLabel: 'memory / store-all (log)', yLabel: 'time / store-all', logX: true },
+      {
+        xLabel: 'memory budget, share of store-all (log scale)',
+        yLabel: 'time / store-all (log scale)',
+        logX: true,
+        logY: true,
+        formatX: (x) => `${100 * x >= 10 ? (100 * x).toFixed(0) : (100 * x).toPrecision(2)}%`,
+      },
     ),
   );
   return EXIT.ok;
