@@ -1,1 +1,21 @@
-export const placeholder = 1;
+export { SolverError, type SolverErrorCode } from './errors.js';
+export {
+  beta as hsmBeta,
+  hsmBinomialBound,
+  hsmCost,
+  hsmLevel,
+  hsmMaxSteps,
+  hsmPowerBound,
+  hsmSplit,
+} from './hsm.js';
+export { frontier, minimumMemory, plan, predict } from './plan.js';
+export {
+  type CostModelInput,
+  type FrontierPoint,
+  type FrontierRequest,
+  type MemorySpec,
+  type PlanRequest,
+  type Prediction,
+  STRATEGIES,
+  type StrategyName,
+} from './types.js';
