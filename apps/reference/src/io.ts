@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 
 /** What a command may touch: injected so that tests run commands in-process. */
 export interface Io {
@@ -7,6 +7,7 @@ export interface Io {
   readStdin(): Promise<Uint8Array>;
   readFile(path: string): Promise<Uint8Array>;
   writeFile(path: string, data: string | Uint8Array): Promise<void>;
+  makeDir(path: string): Promise<void>;
   /** Milliseconds, for progress throttling. */
   now(): number;
 }
@@ -26,6 +27,9 @@ export function processIo(): Io {
     },
     async writeFile(path, data) {
       await writeFile(path, data);
+    },
+    async makeDir(path) {
+      await mkdir(path, { recursive: true });
     },
     now: () => performance.now(),
   };

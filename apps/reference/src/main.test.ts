@@ -36,6 +36,7 @@ async function run(
     writeFile: async (p, d) => {
       files.set(p, typeof d === 'string' ? enc.encode(d) : d);
     },
+    makeDir: async () => {},
     now: () => performance.now(),
   };
   const code = await main(argv, io);
@@ -202,6 +203,60 @@ describe('rewind command line', () => {
     );
     const csv = await run(['frontier', '--steps', '50', '--points', '5', '--csv', '--strategies', 'msm']);
     expect(csv.text.split('\n')[0]).toBe('strategy,memory,forwards,timeRatio');
+  });
+
+  it('writes an HTML report with SVG figures, with and without measurements', async () => {
+    const files = new Map<string, Uint8Array>();
+    const plain = await run(['report', '--out', 'r', '--steps', '200', '--alpha', '3'], undefined, files);
+    expect(plain.code).toBe(EXIT.ok);
+    const html = new TextDecoder().decode(files.get('r/report.html'));
+    expect(html).toContain('<svg');
+    expect(html).toContain('No measurements were given');
+    expect(new TextDecoder().decode(files.get('r/frontier.svg'))).toMatch(/^<svg/);
+    expect(files.has('r/memory-profile.svg')).toBe(true);
+    const bench = {
+      machine: 'test machine',
+      runs: [
+        {
+          backend: 'tfjs-wasm',
+          cell: 'lstm',
+          strategy: 'msm',
+          steps: 200,
+          budgetPercent: 5,
+          predicted: { timeRatio: 1.3, memoryRatio: 0.05, forwards: 390 },
+          measured: {
+            msPerIteration: 100,
+            peakCheckpointBytes: 1e6,
+            storeAllBytes: 2e7,
+            timeRatio: 1.28,
+            memoryRatio: 0.05,
+          },
+        },
+      ],
+    };
+    const train = {
+      backend: 'tfjs-wasm',
+      cell: 'lstm',
+      steps: 200,
+      strategy: 'msm',
+      sparsity: { target: 0.8, achieved: 0.79 },
+      history: [
+        { iteration: 1, loss: 4.1 },
+        { iteration: 2, loss: 3.5 },
+      ],
+      summary: {},
+    };
+    files.set('bench.json', new TextEncoder().encode(JSON.stringify(bench)));
+    files.set('train.json', new TextEncoder().encode(JSON.stringify(train)));
+    const full = await run(
+      ['report', '--out', 'r2', '--steps', '200', '--bench', 'bench.json', '--train', 'train.json'],
+      undefined,
+      files,
+    );
+    expect(full.code).toBe(EXIT.ok);
+    expect(full.text).toContain('loss.svg');
+    expect(full.text).toContain('sparsity.svg');
+    expect(new TextDecoder().decode(files.get('r2/report.html'))).toContain('test machine');
   });
 
   it('runs the demo', async () => {

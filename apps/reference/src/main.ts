@@ -30,6 +30,15 @@ import {
 } from './args.js';
 import { type Io, Progress } from './io.js';
 import { asciiChart } from './plot.js';
+import {
+  type BenchFile,
+  type Figure,
+  type ReportInput,
+  renderSvg,
+  reportFigures,
+  reportHtml,
+  type TrainFile,
+} from './report.js';
 
 /** Exit codes of the `rewind` command line. */
 export const EXIT = {
@@ -94,20 +103,30 @@ Exits 1 if the policy is invalid.`,
   frontier: `Usage: rewind frontier --steps T [--alpha A] [--backward-cost B] [--strategies S,S] [--points N] [--json|--csv]
 
 The memory/compute frontier: the cost of each strategy as a function of the memory budget.`,
+  report: `Usage: rewind report [--out DIR] [--steps T] [--alpha A] [--backward-cost B] [--bench FILE] [--train FILE]...
+
+Writes DIR/report.html (self-contained) and one SVG per figure: the memory/compute frontier per strategy
+(predicted, with measured points from a 'rewind bench --out' file), the headline point, the memory-over-time
+profile of the msm policy at 5%, loss curves and the sparsity trade-off from 'rewind train --json-out' files.
+Defaults: --out report, --steps 1000, --alpha 4.5, --backward-cost 2.`,
   demo: `Usage: rewind demo
 
 Plans a schedule for a 1000-step sequence at 5% of the store-all memory, encodes it in both
 encodings, decodes and verifies it, and compares it with the other strategies.`,
 };
 
-type Values = Record<string, string | boolean | undefined>;
+type Values = Record<string, string | boolean | string[] | undefined>;
 
 function options(
   args: string[],
-  spec: Record<string, 'string' | 'boolean'>,
+  spec: Record<string, 'string' | 'boolean' | 'strings'>,
 ): { values: Values; positionals: string[] } {
-  const config: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
-  for (const [name, type] of Object.entries(spec)) config[name] = { type };
+  const config: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
+    help: { type: 'boolean' },
+  };
+  for (const [name, type] of Object.entries(spec)) {
+    config[name] = type === 'strings' ? { type: 'string', multiple: true } : { type };
+  }
   try {
     const { values, positionals } = parseArgs({
       args,
@@ -394,6 +413,51 @@ async function cmdFrontier(args: string[], io: Io): Promise<number> {
   return EXIT.ok;
 }
 
+async function cmdReport(args: string[], io: Io): Promise<number> {
+  const { values } = options(args, {
+    out: 'string',
+    steps: 'string',
+    alpha: 'string',
+    'backward-cost': 'string',
+    bench: 'string',
+    train: 'strings',
+  });
+  if (values['help'] === true) return help(io, 'report');
+  const out = str(values, 'out') ?? 'report';
+  const readJson = async <T>(path: string): Promise<T> => {
+    const text = new TextDecoder().decode(await io.readFile(path));
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new UsageError('E_INPUT', `${path} is not JSON`);
+    }
+  };
+  const benchPath = str(values, 'bench');
+  const trainPaths = Array.isArray(values['train']) ? values['train'] : [];
+  const input: ReportInput = {
+    steps: parseCount('steps', str(values, 'steps'), 1000),
+    alpha: parseReal('alpha', str(values, 'alpha'), 4.5, 1),
+    backwardCost: parseReal('backward-cost', str(values, 'backward-cost'), 2, 0),
+    ...(benchPath === undefined ? {} : { bench: await readJson<BenchFile>(benchPath) }),
+    trains: await Promise.all(trainPaths.map((p) => readJson<TrainFile>(p))),
+  };
+  const progress = new Progress(io, 'report');
+  const figures = reportFigures(input);
+  const rendered: { figure: Figure; svg: string }[] = [];
+  for (const [i, figure] of figures.entries()) {
+    progress.update(i, figures.length, figure.name);
+    rendered.push({ figure, svg: await renderSvg(figure) });
+  }
+  progress.done();
+  await io.makeDir(out);
+  for (const { figure, svg } of rendered) await io.writeFile(`${out}/${figure.name}.svg`, svg);
+  await io.writeFile(`${out}/report.html`, reportHtml(input, rendered));
+  io.stdout.write(
+    `wrote ${out}/report.html and ${rendered.length} figures: ${rendered.map((r) => `${r.figure.name}.svg`).join(', ')}\n`,
+  );
+  return EXIT.ok;
+}
+
 async function cmdDemo(args: string[], io: Io): Promise<number> {
   const { values } = options(args, {});
   if (values['help'] === true) return help(io, 'demo');
@@ -459,6 +523,7 @@ const COMMANDS: Readonly<Record<string, (args: string[], io: Io) => Promise<numb
   cost: cmdCost,
   verify: cmdVerify,
   frontier: cmdFrontier,
+  report: cmdReport,
   demo: cmdDemo,
 };
 
