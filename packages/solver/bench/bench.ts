@@ -14,23 +14,78 @@ function time<R>(label: string, f: () => R, reps = 1): R {
 }
 
 const T = 1000;
-for (const alpha of [1, 2]) {
+const ALPHAS = [1, 2, 3, 4.5];
+const FRACS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.8, 1];
+
+console.log(
+  `\nTarget 1: MSM predict(), T = ${T}, at single budgets (% of store-all memory 1 + T alpha); < 50 ms`,
+);
+console.log(`  alpha  ${FRACS.map((f) => `${(f * 100).toFixed(0)}%`.padStart(7)).join('')}   max (ms)`);
+const extraAlphas = [1.5, 3.25, 6];
+for (const alpha of [...ALPHAS, ...extraAlphas]) {
   const full = 1 + T * alpha;
-  console.log(`\nMSM, T = ${T}, alpha = ${alpha} (store-all memory ${full} slots): plan() at single budgets`);
-  for (const frac of [0.01, 0.05, 0.1, 0.25, 0.5, 1]) {
-    const slots = Math.max(1, Math.floor(frac * full));
-    const p = time(`  ${(frac * 100).toFixed(0)}% = ${slots} slots`, () =>
-      plan({ steps: T, memory: { slots }, strategy: 'msm', costModel: { alpha } }),
-    );
-    console.log(
-      `      forwards ${p.totals.forwards}, peak ${p.totals.peakSlots} slots, ${p.instructions.length} instructions`,
-    );
+  const cells: string[] = [];
+  let worst = 0;
+  for (const frac of FRACS) {
+    const slots = Math.max(1, frac * full);
+    const t0 = performance.now();
+    predict({ steps: T, memory: { slots }, strategy: 'msm', costModel: { alpha } });
+    const ms = performance.now() - t0;
+    worst = Math.max(worst, ms);
+    cells.push(ms.toFixed(1).padStart(7));
   }
-  const pts = time(`  whole frontier, msm+ism+hsm, every integer budget 1..${Math.ceil(full)}`, () =>
+  console.log(`  ${String(alpha).padEnd(5)}  ${cells.join('')}   ${worst.toFixed(1).padStart(8)}`);
+}
+{
+  // The slowest single budget: scan every integer budget at alpha 4.5 (a few hundred ms in all).
+  let worst = 0;
+  let at = 0;
+  const t0 = performance.now();
+  for (let slots = 1; slots <= 1 + T * 4.5; slots += 25) {
+    const s0 = performance.now();
+    predict({ steps: T, memory: { slots }, strategy: 'msm', costModel: { alpha: 4.5 } });
+    const ms = performance.now() - s0;
+    if (ms > worst) [worst, at] = [ms, slots];
+  }
+  console.log(
+    `  alpha 4.5, every 25th budget 1..4501: slowest ${worst.toFixed(1)} ms at ${at} slots (scan ${(performance.now() - t0).toFixed(0)} ms)`,
+  );
+}
+
+console.log(`\nTarget 2: whole frontier, T = ${T}, every integer budget 1..ceil(1 + T alpha); < 2 s`);
+for (const alpha of [...ALPHAS, ...extraAlphas]) {
+  const full = 1 + T * alpha;
+  const pts = time(`  alpha ${alpha}: msm+ism+hsm, ${Math.ceil(full)} budgets`, () =>
     frontier({ steps: T, costModel: { alpha }, strategies: ['msm', 'ism', 'hsm'] }),
   );
-  console.log(`      ${pts.length} points`);
-  time(`  whole frontier, all strategies`, () => frontier({ steps: T, costModel: { alpha } }));
+  if (alpha === 1) console.log(`      ${pts.length} points`);
+  time(`  alpha ${alpha}: all strategies`, () => frontier({ steps: T, costModel: { alpha } }));
+}
+
+console.log('\nTarget 3: MSM plan(), T = 10,000, 5% budget, default maxTableCells; < 2 s');
+for (const alpha of [...ALPHAS, ...extraAlphas]) {
+  const T2 = 10_000;
+  const slots = 0.05 * (1 + T2 * alpha);
+  const before = process.memoryUsage().heapUsed;
+  const p = time(`  alpha ${alpha} (${slots.toFixed(2)} slots)`, () =>
+    plan({ steps: T2, memory: { slots }, strategy: 'msm', costModel: { alpha } }),
+  );
+  const pr = predict({ steps: T2, memory: { slots }, strategy: 'msm', costModel: { alpha } });
+  console.log(
+    `      forwards ${p.totals.forwards}, timeRatio ${pr.timeRatio.toFixed(4)}, peak ${p.totals.peakSlots}, ${p.instructions.length} instructions, heap +${((process.memoryUsage().heapUsed - before) / 2 ** 20).toFixed(0)} MiB`,
+  );
+}
+for (const [alpha, frac] of [
+  [4.5, 0.01],
+  [4.5, 0.02],
+  [2, 0.01],
+] as const) {
+  const T2 = 10_000;
+  const slots = frac * (1 + T2 * alpha);
+  const p = time(`  (beyond the targets) alpha ${alpha}, ${frac * 100}% (${slots.toFixed(2)} slots)`, () =>
+    predict({ steps: T2, memory: { slots }, strategy: 'msm', costModel: { alpha } }),
+  );
+  console.log(`      forwards ${p.forwards}, timeRatio ${p.timeRatio.toFixed(4)}`);
 }
 
 console.log('\nHeadline, T = 1000, alpha = 1, 5% of store-all memory');
@@ -38,17 +93,6 @@ const h = predict({ steps: 1000, memory: { slots: 0.05 * 1001 }, strategy: 'msm'
 console.log(
   `  forwards ${h.forwards}, memoryRatio ${h.memoryRatio.toFixed(4)}, timeRatio ${h.timeRatio.toFixed(4)}`,
 );
-
-for (const alpha of [1, 2]) {
-  const T2 = 10_000;
-  const slots = 0.05 * (1 + T2 * alpha);
-  const p = time(`\nMSM plan(), T = 10,000, alpha = ${alpha}, 5% budget (${slots} slots)`, () =>
-    plan({ steps: T2, memory: { slots }, strategy: 'msm', costModel: { alpha } }),
-  );
-  console.log(
-    `      forwards ${p.totals.forwards}, peak ${p.totals.peakSlots}, ${p.instructions.length} instructions`,
-  );
-}
 
 for (const [steps, slots] of [
   [1_000_000, 100],

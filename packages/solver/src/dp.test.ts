@@ -1,5 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { saturationUnits, solveDp, trivialF, trivialG } from './dp.js';
+import {
+  ChoiceTable,
+  closedF,
+  closedFromUnits,
+  closedG,
+  closedQuery,
+  internalsF,
+  internalsG,
+  levelOneCost,
+  saturationUnits,
+  solveDp,
+  trivialF,
+  trivialG,
+} from './dp.js';
 import { naiveGrid } from './naive.test-util.js';
 
 const GRIDS: [number, number][] = [
@@ -85,6 +98,107 @@ describe('fast dynamic program, random sizes', () => {
       const fast = solveDp({ steps: T, units: U, q, A, hidden, internal, keepChoices: false });
       for (let u = 0; u <= U; u++)
         expect(fast.top[u], `T=${T} U=${U} q=${q} A=${A} u=${u}`).toBe(naive.G[u]?.[T]);
+    }
+  });
+});
+
+describe('closed-form region (level one: cost max(t, 2t - 1 - j))', () => {
+  // alpha = A / q: 1, 1.5, 2, 3.25, 4.5, 6, and a rounded one (e, q = 16).
+  const CLOSED_GRIDS: [number, number][] = [
+    [1, 1],
+    [2, 3],
+    [1, 2],
+    [4, 13],
+    [2, 9],
+    [1, 6],
+    [16, 44],
+  ];
+  for (const [q, A] of CLOSED_GRIDS) {
+    for (const hidden of [false, true]) {
+      it(`every closed cell and its choice equal the naive DP (q=${q}, A=${A}, ${hidden ? 'msm' : 'ism'})`, () => {
+        const T = q >= 16 ? 40 : 70;
+        const U = Math.min(closedFromUnits(T, q, A, true) + 2 * A, q >= 16 ? 300 : 400);
+        const nv = naiveGrid(T, U, q, A, hidden, true);
+        const table = new ChoiceTable(T, q, A, true, [], []);
+        const F = (t: number, u: number) => nv.F[u]?.[t] as number;
+        const G = (t: number, u: number) => nv.G[u]?.[t] as number;
+        for (let u = 0; u <= U; u++) {
+          for (const isG of [false, true]) {
+            const t0 = isG ? closedG(u, q, A, T, true) : closedF(u, A, T, true);
+            const j = isG ? internalsG(u, q, A, true) : internalsF(u, A, true);
+            for (let t = 1; t <= t0; t++) {
+              const X = isG ? G : F;
+              expect(X(t, u), `${isG ? 'G' : 'F'} t=${t} u=${u}`).toBe(levelOneCost(t, j));
+              // The closed choice is a move of the recursion that reaches the value.
+              const code = table.choice(isG, t, u);
+              const y = code >> 1;
+              let c: number;
+              if (code === 0) c = t + X(t - 1, u);
+              else if (code % 2 === 0) c = y + G(t - y, u - q) + X(y, u);
+              else if (isG && y === 1) c = 1 + F(t - 1, u - A + q);
+              else c = y + F(t - y, u - A) + X(y - 1, u);
+              expect(c, `choice ${code} of ${isG ? 'G' : 'F'} t=${t} u=${u}`).toBe(X(t, u));
+            }
+            // The lower bound holds everywhere.
+            for (let t = t0 + 1; t <= T; t++)
+              expect((isG ? G : F)(t, u)).toBeGreaterThanOrEqual(levelOneCost(t, j));
+          }
+          if (u >= closedFromUnits(T, q, A, true)) expect(closedG(u, q, A, T, true)).toBe(T);
+        }
+      });
+    }
+  }
+
+  it('closedFromUnits is the first memory whose whole G column is closed', () => {
+    for (const [q, A] of CLOSED_GRIDS) {
+      for (const T of [1, 2, 3, 5, 10, 57, 1000, 10_000]) {
+        const u = closedFromUnits(T, q, A, true);
+        expect(closedG(u, q, A, T, true)).toBe(T);
+        if (u > 0) expect(closedG(u - 1, q, A, T, true)).toBeLessThan(T);
+      }
+    }
+  });
+
+  it('a single closed query equals the DP (cost and smallest memory), ism and msm', () => {
+    let seed = 777;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    let closed = 0;
+    for (let i = 0; i < 60; i++) {
+      const [q, A] = CLOSED_GRIDS[rnd(CLOSED_GRIDS.length - 1)] as [number, number];
+      const T = 2 + rnd(150);
+      const from = closedFromUnits(T, q, A, true);
+      const U = Math.max(0, from - A + rnd(3 * A));
+      const hidden = rnd(2) === 0;
+      const spec = { steps: T, units: U, q, A, hidden, internal: true, keepChoices: false };
+      const top = solveDp(spec).top;
+      const cq = closedQuery(spec);
+      if (cq === undefined) continue;
+      closed++;
+      expect(cq.cost, `T=${T} U=${U} q=${q} A=${A}`).toBe(top[U]);
+      let used = U;
+      while (used > 0 && top[used - 1] === top[U]) used--;
+      expect(cq.used).toBe(used);
+      const nv = naiveGrid(T, U, q, A, hidden, true);
+      expect(cq.cost).toBe(nv.G[U]?.[T]);
+    }
+    expect(closed).toBeGreaterThan(20);
+  });
+
+  it('the fast DP equals the naive one across the closed boundary, fractional alpha, larger T', () => {
+    for (const [q, A, T] of [
+      [2, 9, 180],
+      [4, 13, 120],
+      [2, 3, 200],
+      [1, 6, 160],
+    ] as const) {
+      const from = closedFromUnits(T, q, A, true);
+      const U = from + A;
+      const nv = naiveGrid(T, U, q, A, true, true);
+      const fast = solveDp({ steps: T, units: U, q, A, hidden: true, internal: true, keepChoices: false });
+      for (let u = 0; u <= U; u++) expect(fast.top[u], `q=${q} A=${A} u=${u}`).toBe(nv.G[u]?.[T]);
     }
   });
 });

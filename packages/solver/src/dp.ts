@@ -53,6 +53,79 @@ export function trivialG(u: number, q: number, A: number, T: number, internal: b
   return Math.min(T, Math.floor((u + q) / A) + 1);
 }
 
+/**
+ * `N(j) = 1 + j + (j + 1)(j + 2) / 2`: the longest chain that `j` internal checkpoints run at the lower
+ * bound `2t - 1 - j` (every step but `j` and the last computed exactly twice). See `closedF`.
+ */
+export function levelOneSteps(j: number): number {
+  return 1 + j + ((j + 1) * (j + 2)) / 2;
+}
+
+/** The internal checkpoints an F column (internal start) can hold: `floor(u / A)`. */
+export function internalsF(u: number, A: number, internal: boolean): number {
+  return internal ? Math.floor(u / A) : 0;
+}
+
+/** The internal checkpoints a G column (hidden start, which may be freed) can hold. */
+export function internalsG(u: number, q: number, A: number, internal: boolean): number {
+  return internal && u >= A ? Math.floor((u + q) / A) : 0;
+}
+
+/** The lower bound `L_j(t) = max(t, 2t - 1 - j)` (`0` at `t = 0`), exact in the closed-form region. */
+export function levelOneCost(t: number, j: number): number {
+  return t <= 0 ? 0 : Math.max(t, 2 * t - 1 - j);
+}
+
+/**
+ * Largest `t` of column `u` of F in the closed-form region, where `F(t, u) = L_j(t)` with `j = floor(u/A)`:
+ * `t <= N(j)` (the README proves it: the lower bound by induction over the recursion, the upper bound by
+ * the split `y = max(1, t - N(j - 1))`, whose left part is trivial and right part closed at `j - 1`).
+ */
+export function closedF(u: number, A: number, T: number, internal: boolean): number {
+  if (!internal) return Math.min(T, 1);
+  return Math.min(T, levelOneSteps(Math.floor(u / A)));
+}
+
+/**
+ * Largest `t` of column `u` of G in the closed-form region, where `G(t, u) = L_j(t)` with
+ * `j = floor((u + q) / A)`: `t <= N(j)` when `floor(u / A) = j` (the same splits as F), else
+ * `t <= 1 + N(j - 1)` (free the start, then F at `j - 1`).
+ */
+export function closedG(u: number, q: number, A: number, T: number, internal: boolean): number {
+  if (!internal) return Math.min(T, 1);
+  if (u < A) return Math.min(T, levelOneSteps(0));
+  const j = Math.floor((u + q) / A);
+  const n = Math.floor(u / A) === j ? levelOneSteps(j) : 1 + levelOneSteps(j - 1);
+  return Math.min(T, n);
+}
+
+/** The choice of a closed-form cell (see `closedF`, `closedG`). */
+function closedChoice(isG: boolean, t: number, u: number, q: number, A: number): number {
+  const jf = Math.floor(u / A);
+  const j = isG ? internalsG(u, q, A, true) : jf;
+  // t <= 1, or j = 0 (t <= N(0) = 2): the leaf, 2t - 1.
+  if (t <= 1 || j === 0) return LEAF;
+  // In G, code 3 frees the start (it dominates the internal split at 1).
+  if (t <= j + 1 || (isG && jf < j)) return 3;
+  return 2 * Math.max(1, t - levelOneSteps(j - 1)) + 1;
+}
+
+/**
+ * The smallest memory from which the whole G column up to `T` is closed-form (then no column at or above
+ * it needs computing, and a schedule from there only visits closed-form cells); `Infinity` when none.
+ */
+export function closedFromUnits(T: number, q: number, A: number, internal: boolean): number {
+  if (!internal) return Number.POSITIVE_INFINITY;
+  if (T <= 1) return 0;
+  // Smallest j with N(j - 1) + 1 >= T; at u = j A - q the G column reaches j internal checkpoints.
+  let j = 1;
+  while (levelOneSteps(j - 1) + 1 < T) j++;
+  let u = Math.max(A, j * A - q);
+  while (u > 0 && closedG(u - 1, q, A, T, true) >= T) u--;
+  while (closedG(u, q, A, T, true) < T) u++;
+  return u;
+}
+
 /** The memory beyond which more memory cannot lower `G(T, u)`. */
 export function saturationUnits(T: number, q: number, A: number, hidden: boolean, internal: boolean): number {
   if (T <= 1) return 0;
@@ -61,16 +134,24 @@ export function saturationUnits(T: number, q: number, A: number, hidden: boolean
   return 0;
 }
 
+/** The memory columns `0..n-1` that the DP computes; above them everything is closed-form. */
+export function computedColumns(spec: DpSpec): number {
+  const { steps: T, units: U, q, A, internal } = spec;
+  return Math.min(U + 1, closedFromUnits(T, q, A, internal));
+}
+
 /** Number of stored choice cells and of working cells (the column ring) of a table. */
 export function tableCells(spec: DpSpec): { choices: number; ring: number } {
-  const { steps: T, units: U, q, A, hidden, internal } = spec;
+  const { steps: T, q, A, hidden, internal } = spec;
+  const n = computedColumns(spec);
   let choices = 0;
   if (spec.keepChoices) {
-    for (let u = 0; u <= U; u++) {
-      if (internal) choices += T - trivialF(u, A, T, internal);
-      choices += T - trivialG(u, q, A, T, internal);
+    for (let u = 0; u < n; u++) {
+      if (internal) choices += T - closedF(u, A, T, internal);
+      choices += T - closedG(u, q, A, T, internal);
     }
   }
+  if (n === 0) return { choices, ring: 0 };
   const ring = (internal ? A : hidden ? q : 0) + 1;
   return { choices, ring: ring * (T + 2) * 6 };
 }
@@ -88,9 +169,9 @@ export class ChoiceTable {
   /** The choice code of cell `(t, u)`: LEAF, `2y` (hidden split at y), `2y + 1` (internal split at y; in G, y = 1 frees the start). */
   choice(isG: boolean, t: number, u: number): number {
     const t0 = isG
-      ? trivialG(u, this.q, this.A, this.steps, this.internal)
-      : trivialF(u, this.A, this.steps, this.internal);
-    if (t <= t0) return t === 1 ? LEAF : 3;
+      ? closedG(u, this.q, this.A, this.steps, this.internal)
+      : closedF(u, this.A, this.steps, this.internal);
+    if (t <= t0) return this.internal ? closedChoice(isG, t, u, this.q, this.A) : LEAF;
     const col = (isG ? this.g : this.f)[u];
     if (col === undefined) throw new Error(`dp: no column ${u}`);
     return col[t - t0 - 1] as number;
@@ -126,17 +207,17 @@ class SuffixMin {
     this.n = n + 1;
   }
 
-  /** The minimum over `[L, last pushed index]`, or +Infinity when empty. */
-  query(L: number): number {
+  /** The stack position answering `[L, last pushed index]` (`n` when empty); `val[pos]` is the minimum. */
+  find(L: number): number {
     let hi = this.n - 1;
-    if (hi < 0 || (this.idx[hi] as number) < L) return Number.POSITIVE_INFINITY;
+    if (hi < 0 || (this.idx[hi] as number) < L) return this.n;
     let lo = 0;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if ((this.idx[mid] as number) >= L) hi = mid;
       else lo = mid + 1;
     }
-    return this.val[lo] as number;
+    return lo;
   }
 }
 
@@ -196,7 +277,16 @@ function search(
   }
   // Every y' > yr costs at least c(yr) once 1 + min slope of X on [yr + 1 - off, t - 1] >= RPM[t - yr].
   let yr = y;
-  while (yr < last && bestC > lb && 1 + sx.query(yr + 1 - off) < (RPM[t - yr] as number)) {
+  // The answering stack position only moves up as the range [yr + 1 - off, t - 1] shrinks.
+  const n = sx.n;
+  const sIdx = sx.idx;
+  const sVal = sx.val;
+  let pos = yr < last ? sx.find(yr + 1 - off) : n;
+  while (yr < last && bestC > lb) {
+    const L = yr + 1 - off;
+    while (pos < n && (sIdx[pos] as number) < L) pos++;
+    const minX = pos < n ? (sVal[pos] as number) : Number.POSITIVE_INFINITY;
+    if (!(1 + minX < (RPM[t - yr] as number))) break;
     yr++;
     const cr = yr + (X[yr - off] as number) + (R[t - yr] as number);
     if (cr < bestC) {
@@ -248,6 +338,7 @@ function column(
   freeCol: Float64Array | null,
   jmax: number,
 ): void {
+  // Cells t <= t0 are closed-form: L_jmax(t) (t when there are no internal moves: t0 <= 1).
   const { X, PM: PMX, SM: SMX } = c;
   X[0] = 0;
   PMX[0] = Number.NEGATIVE_INFINITY;
@@ -258,7 +349,7 @@ function column(
   for (let t = 1; t <= T; t++) {
     let v: number;
     if (t <= t0) {
-      v = t;
+      v = levelOneCost(t, jmax);
     } else {
       v = t + prev;
       let code = LEAF;
@@ -301,12 +392,38 @@ function column(
     SMX[t] = Math.min((X[t] as number) - (X[t - 1] as number), SMX[t + 1] as number);
 }
 
+/**
+ * A single query `G(T, units)` answered without any table, when it lies in the closed-form region and so
+ * does the smallest memory `used` with the same cost (below `used` the lower bound already exceeds it):
+ * the schedule from `(T, used)` only visits closed-form cells. `undefined` when the DP is needed.
+ */
+export function closedQuery(spec: DpSpec): { cost: number; used: number; table: ChoiceTable } | undefined {
+  const { steps: T, units: U, q, A, internal } = spec;
+  const from = closedFromUnits(T, q, A, internal);
+  if (U < from) return undefined;
+  const lb = (u: number) => levelOneCost(T, internalsG(u, q, A, internal));
+  const cost = lb(U);
+  // lb is nonincreasing in u: the smallest u with lb(u) = cost.
+  let lo = 0;
+  let hi = U;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (lb(mid) === cost) hi = mid;
+    else lo = mid + 1;
+  }
+  if (lo < from) return undefined;
+  return { cost, used: lo, table: new ChoiceTable(T, q, A, internal, [], []) };
+}
+
 /** Run the dynamic program for every memory `0..units`. */
 export function solveDp(spec: DpSpec): DpResult {
   const { steps: T, units: U, q, A, hidden, internal, keepChoices } = spec;
-  const ringSize = (internal ? A : q) + 1;
-  const ring = makeRing(ringSize, T);
+  const n = computedColumns(spec);
   const top = new Float64Array(U + 1);
+  // Above the computed columns, G(T, u) is closed-form.
+  for (let u = n; u <= U; u++) top[u] = levelOneCost(T, internalsG(u, q, A, internal));
+  const ringSize = (internal ? A : q) + 1;
+  const ring = makeRing(n > 0 ? ringSize : 0, T);
   const f: ChoiceArray[] = [];
   const g: ChoiceArray[] = [];
   const wide = T > 32767;
@@ -318,18 +435,18 @@ export function solveDp(spec: DpSpec): DpResult {
       ? { X: at(ring.F, j), PM: at(ring.PMF, j), SM: at(ring.SMF, j) }
       : { X: at(ring.G, j), PM: at(ring.PMG, j), SM: at(ring.SMG, j) };
   };
-  for (let u = 0; u <= U; u++) {
+  for (let u = 0; u < n; u++) {
     const useH = hidden && u >= q;
     const useI = internal && u >= A;
     const h = useH ? col(false, u - q) : null;
     const i = useI ? col(true, u - A) : null;
     if (internal) {
-      const t0 = trivialF(u, A, T, internal);
+      const t0 = closedF(u, A, T, internal);
       const ch = keepChoices ? mkChoices(T - t0) : null;
       column(T, col(true, u), t0, ch, h, i, null, useI ? Math.floor(u / A) : 0);
       if (ch !== null) f.push(ch);
     } else if (keepChoices) f.push(empty);
-    const t0 = trivialG(u, q, A, T, internal);
+    const t0 = closedG(u, q, A, T, internal);
     const ch = keepChoices ? mkChoices(T - t0) : null;
     const freeCol = useI ? col(true, u - A + q).X : null;
     const g0 = col(false, u);

@@ -91,13 +91,26 @@ describe('errors', () => {
   });
 
   it('a table above the limit is E_TOO_LARGE, and auto falls back', () => {
-    const req: PlanRequest = { steps: 2000, memory: { slots: 500 }, strategy: 'msm', maxTableCells: 10_000 };
+    // Below the closed-form region (about sqrt(2 T) internal checkpoints), so msm needs a table.
+    const req: PlanRequest = {
+      steps: 2000,
+      memory: { slots: 170 },
+      strategy: 'msm',
+      costModel: { alpha: 3 },
+      maxTableCells: 10_000,
+    };
     expect(err(() => plan(req)).code).toBe('E_TOO_LARGE');
     const auto = predict({ ...req, strategy: 'auto' });
     expect(auto.strategy).not.toBe('msm');
     expect(auto.requested).toBe('auto');
     expect(auto.forwards).toBeLessThanOrEqual(predict({ ...req, strategy: 'hsm' }).forwards);
     expect(auto.forwards).toBeLessThanOrEqual(predict({ ...req, strategy: 'chen-sqrt' }).forwards);
+  });
+
+  it('a query in the closed-form region needs no table', () => {
+    const req: PlanRequest = { steps: 2000, memory: { slots: 500 }, strategy: 'msm', maxTableCells: 10_000 };
+    // 499 further slots hold 500 internal checkpoints once h_0 is freed: 2T - 1 - 500 forwards.
+    expect(predict(req).forwards).toBe(2 * 2000 - 1 - 500);
   });
 
   it('minimumMemory and frontier validate too', () => {

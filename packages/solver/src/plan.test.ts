@@ -1,6 +1,8 @@
 import { type Policy, verify } from '@rewind/policy';
 import { describe, expect, it } from 'vitest';
+import { closedFromUnits } from './dp.js';
 import { hsmCost } from './hsm.js';
+import { naiveGrid } from './naive.test-util.js';
 import { frontier, minimumMemory, plan, predict } from './plan.js';
 import { replay } from './replay.test-util.js';
 import type { PlanRequest, StrategyName } from './types.js';
@@ -197,10 +199,47 @@ describe('plan', () => {
   });
 });
 
+describe('closed-form region', () => {
+  it('policies across its boundary verify and cost the naive optimum (fractional alpha)', () => {
+    for (const [alpha, q, A] of [
+      [4.5, 2, 9],
+      [3.25, 4, 13],
+      [1.5, 2, 3],
+    ] as const) {
+      const T = 150;
+      const from = closedFromUnits(T, q, A, true);
+      const maxU = from + 3 * q;
+      const nv = { msm: naiveGrid(T, maxU, q, A, true, true), ism: naiveGrid(T, maxU, q, A, false, true) };
+      for (let u = Math.max(0, from - 2 * A); u <= maxU; u++) {
+        const slots = 1 + u / q;
+        for (const strategy of ['ism', 'msm'] as const) {
+          const p = check({ steps: T, memory: { slots }, strategy, costModel: { alpha } });
+          expect(p.totals.forwards, `${strategy} alpha=${alpha} u=${u}`).toBe(nv[strategy].G[u]?.[T]);
+        }
+      }
+    }
+  });
+
+  it('T = 10,000 at 5% of store-all memory: 2T - 1 - j forwards, for any alpha, without a table', () => {
+    for (const alpha of [2, 4.5, 3.25]) {
+      const T = 10_000;
+      const req: PlanRequest = {
+        steps: T,
+        memory: { slots: 0.05 * (1 + T * alpha) },
+        strategy: 'msm',
+        costModel: { alpha },
+        maxTableCells: 1,
+      };
+      const p = check(req);
+      expect(p.totals.forwards).toBe(19_499);
+    }
+  });
+});
+
 describe('frontier', () => {
   it('matches predict at every point for T = 60', () => {
     const T = 60;
-    for (const alpha of [1, 1.5]) {
+    for (const alpha of [1, 1.5, 4.5]) {
       const points = frontier({ steps: T, costModel: { alpha } });
       expect(points.length).toBeGreaterThan(5 * 60);
       for (const pt of points) {

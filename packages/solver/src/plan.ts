@@ -1,5 +1,5 @@
 import { FORMAT_NAME, FORMAT_VERSION, type JsonValue, type Policy } from '@rewind/policy';
-import { type DpSpec, saturationUnits, solveDp, tableCells } from './dp.js';
+import { type ChoiceTable, closedQuery, type DpSpec, saturationUnits, solveDp, tableCells } from './dp.js';
 import { Emitter } from './emit.js';
 import { invalid, SolverError } from './errors.js';
 import { hsmCost } from './hsm.js';
@@ -242,12 +242,20 @@ function prepare(ctx: Ctx, strategy: Concrete): Prepared {
         internal: true,
         keepChoices: true,
       };
-      checkSize(spec, ctx.maxCells);
-      const { top, table } = solveDp(spec);
-      const cost = top[units] as number;
-      let used = units;
-      while (used > 0 && top[used - 1] === cost) used--;
-      const choose = table as NonNullable<typeof table>;
+      let cost: number;
+      let used: number;
+      let choose: ChoiceTable;
+      const closed = closedQuery(spec);
+      if (closed !== undefined) {
+        ({ cost, used, table: choose } = closed);
+      } else {
+        checkSize(spec, ctx.maxCells);
+        const { top, table } = solveDp(spec);
+        cost = top[units] as number;
+        used = units;
+        while (used > 0 && top[used - 1] === cost) used--;
+        choose = table as ChoiceTable;
+      }
       return {
         strategy,
         forwards: cost,
