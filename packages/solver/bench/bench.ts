@@ -21,7 +21,7 @@ console.log(
   `\nTarget 1: MSM predict(), T = ${T}, at single budgets (% of store-all memory 1 + T alpha); < 50 ms`,
 );
 console.log(`  alpha  ${FRACS.map((f) => `${(f * 100).toFixed(0)}%`.padStart(7)).join('')}   max (ms)`);
-const extraAlphas = [1.5, 3.25, 6];
+const extraAlphas = [1.5, 3.25, 6, Math.E];
 for (const alpha of [...ALPHAS, ...extraAlphas]) {
   const full = 1 + T * alpha;
   const cells: string[] = [];
@@ -34,7 +34,9 @@ for (const alpha of [...ALPHAS, ...extraAlphas]) {
     worst = Math.max(worst, ms);
     cells.push(ms.toFixed(1).padStart(7));
   }
-  console.log(`  ${String(alpha).padEnd(5)}  ${cells.join('')}   ${worst.toFixed(1).padStart(8)}`);
+  console.log(
+    `  ${String(Number(alpha.toFixed(3))).padEnd(5)}  ${cells.join('')}   ${worst.toFixed(1).padStart(8)}`,
+  );
 }
 {
   // The slowest single budget: scan every integer budget at alpha 4.5 (a few hundred ms in all).

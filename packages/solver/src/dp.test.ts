@@ -117,14 +117,14 @@ describe('closed-form region (level one: cost max(t, 2t - 1 - j))', () => {
     for (const hidden of [false, true]) {
       it(`every closed cell and its choice equal the naive DP (q=${q}, A=${A}, ${hidden ? 'msm' : 'ism'})`, () => {
         const T = q >= 16 ? 40 : 70;
-        const U = Math.min(closedFromUnits(T, q, A, true) + 2 * A, q >= 16 ? 300 : 400);
+        const U = Math.min(closedFromUnits(T, q, A, true, hidden) + 2 * A, q >= 16 ? 300 : 400);
         const nv = naiveGrid(T, U, q, A, hidden, true);
-        const table = new ChoiceTable(T, q, A, true, [], []);
+        const table = new ChoiceTable(T, q, A, true, [], [], hidden);
         const F = (t: number, u: number) => nv.F[u]?.[t] as number;
         const G = (t: number, u: number) => nv.G[u]?.[t] as number;
         for (let u = 0; u <= U; u++) {
           for (const isG of [false, true]) {
-            const t0 = isG ? closedG(u, q, A, T, true) : closedF(u, A, T, true);
+            const t0 = isG ? closedG(u, q, A, T, true, hidden) : closedF(u, A, T, true, q, hidden);
             const j = isG ? internalsG(u, q, A, true) : internalsF(u, A, true);
             for (let t = 1; t <= t0; t++) {
               const X = isG ? G : F;
@@ -143,7 +143,7 @@ describe('closed-form region (level one: cost max(t, 2t - 1 - j))', () => {
             for (let t = t0 + 1; t <= T; t++)
               expect((isG ? G : F)(t, u)).toBeGreaterThanOrEqual(levelOneCost(t, j));
           }
-          if (u >= closedFromUnits(T, q, A, true)) expect(closedG(u, q, A, T, true)).toBe(T);
+          if (u >= closedFromUnits(T, q, A, true, hidden)) expect(closedG(u, q, A, T, true, hidden)).toBe(T);
         }
       });
     }
@@ -152,9 +152,11 @@ describe('closed-form region (level one: cost max(t, 2t - 1 - j))', () => {
   it('closedFromUnits is the first memory whose whole G column is closed', () => {
     for (const [q, A] of CLOSED_GRIDS) {
       for (const T of [1, 2, 3, 5, 10, 57, 1000, 10_000]) {
-        const u = closedFromUnits(T, q, A, true);
-        expect(closedG(u, q, A, T, true)).toBe(T);
-        if (u > 0) expect(closedG(u - 1, q, A, T, true)).toBeLessThan(T);
+        for (const hidden of [false, true]) {
+          const u = closedFromUnits(T, q, A, true, hidden);
+          for (let v = u; v <= u + 3 * A; v++) expect(closedG(v, q, A, T, true, hidden)).toBe(T);
+          if (u > 0) expect(closedG(u - 1, q, A, T, true, hidden)).toBeLessThan(T);
+        }
       }
     }
   });
@@ -185,6 +187,24 @@ describe('closed-form region (level one: cost max(t, 2t - 1 - j))', () => {
       expect(cq.cost).toBe(nv.G[U]?.[T]);
     }
     expect(closed).toBeGreaterThan(20);
+  });
+
+  it('skipped columns (u outside P_F / P_G) and the extended region equal the naive DP, rounded grids', () => {
+    // alpha = e (16, 44: gcd 4, so 3 of 4 columns are copies), pi (16, 51), 5.3 (10, 53), 4.5, 3.25.
+    for (const [q, A, T] of [
+      [16, 44, 70],
+      [16, 51, 60],
+      [10, 53, 60],
+      [2, 9, 90],
+      [4, 13, 90],
+    ] as const) {
+      const U = 6 * A + 2 * q;
+      const nv = naiveGrid(T, U, q, A, true, true);
+      for (const t of [T, 23, 41]) {
+        const fast = solveDp({ steps: t, units: U, q, A, hidden: true, internal: true, keepChoices: true });
+        for (let u = 0; u <= U; u++) expect(fast.top[u], `q=${q} A=${A} t=${t} u=${u}`).toBe(nv.G[u]?.[t]);
+      }
+    }
   });
 
   it('the fast DP equals the naive one across the closed boundary, fractional alpha, larger T', () => {

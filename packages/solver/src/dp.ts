@@ -78,24 +78,42 @@ export function levelOneCost(t: number, j: number): number {
 
 /**
  * Largest `t` of column `u` of F in the closed-form region, where `F(t, u) = L_j(t)` with `j = floor(u/A)`:
- * `t <= N(j)` (the README proves it: the lower bound by induction over the recursion, the upper bound by
- * the split `y = max(1, t - N(j - 1))`, whose left part is trivial and right part closed at `j - 1`).
+ * `t <= N(j) + k (j + 1)`, `k = floor((u - j A) / q)` the hidden checkpoints the memory left below one more
+ * internal one holds (MSM only; `k = 0` without hidden moves). The README proves it: the lower bound by
+ * induction over the recursion; the upper bound by the split `y = max(1, t - N(j - 1))` (`k = 0`: trivial
+ * left part, right part closed at `j - 1`), and for `k >= 1` the hidden split
+ * `y = max(1, t - N(j) - (k - 1)(j + 1))` (trivial left part, right part G closed at `(j, k - 1)`).
  */
-export function closedF(u: number, A: number, T: number, internal: boolean): number {
+export function closedF(u: number, A: number, T: number, internal: boolean, q = 1, hidden = false): number {
   if (!internal) return Math.min(T, 1);
-  return Math.min(T, levelOneSteps(Math.floor(u / A)));
+  return Math.min(T, levelOneSpan(u, q, A, hidden));
+}
+
+/** `N(j) + k (j + 1)` for column `u` of F (see `closedF`). */
+function levelOneSpan(u: number, q: number, A: number, hidden: boolean): number {
+  const j = Math.floor(u / A);
+  const k = hidden ? Math.floor((u - j * A) / q) : 0;
+  return levelOneSteps(j) + k * (j + 1);
 }
 
 /**
  * Largest `t` of column `u` of G in the closed-form region, where `G(t, u) = L_j(t)` with
- * `j = floor((u + q) / A)`: `t <= N(j)` when `floor(u / A) = j` (the same splits as F), else
- * `t <= 1 + N(j - 1)` (free the start, then F at `j - 1`).
+ * `j = floor((u + q) / A)` (0 below `A`): the F bound `N(j) + k (j + 1)` when `floor(u / A) = j` (the same
+ * splits; `G <= F`), else `1 + ` the F bound of column `u - A + q` (free the start, then F at `j - 1`).
  */
-export function closedG(u: number, q: number, A: number, T: number, internal: boolean): number {
+export function closedG(
+  u: number,
+  q: number,
+  A: number,
+  T: number,
+  internal: boolean,
+  hidden = false,
+): number {
   if (!internal) return Math.min(T, 1);
-  if (u < A) return Math.min(T, levelOneSteps(0));
+  if (u < A) return Math.min(T, levelOneSpan(u, q, A, hidden));
   const j = Math.floor((u + q) / A);
-  const n = Math.floor(u / A) === j ? levelOneSteps(j) : 1 + levelOneSteps(j - 1);
+  const n =
+    Math.floor(u / A) === j ? levelOneSpan(u, q, A, hidden) : 1 + levelOneSpan(u - A + q, q, A, hidden);
   return Math.min(T, n);
 }
 
@@ -103,10 +121,18 @@ export function closedG(u: number, q: number, A: number, T: number, internal: bo
 function closedChoice(isG: boolean, t: number, u: number, q: number, A: number): number {
   const jf = Math.floor(u / A);
   const j = isG ? internalsG(u, q, A, true) : jf;
-  // t <= 1, or j = 0 (t <= N(0) = 2): the leaf, 2t - 1.
-  if (t <= 1 || j === 0) return LEAF;
+  if (t <= 1) return LEAF;
   // In G, code 3 frees the start (it dominates the internal split at 1).
-  if (t <= j + 1 || (isG && jf < j)) return 3;
+  if (isG && jf < j) return 3;
+  // Beyond N(j) (MSM, k >= 1 hidden checkpoints' worth left): the hidden split onto (j, k - 1).
+  const n = levelOneSteps(j);
+  if (t > n) {
+    const k = Math.floor((u - j * A) / q);
+    return 2 * Math.max(1, t - n - (k - 1) * (j + 1));
+  }
+  // j = 0 (t <= N(0) = 2): the leaf, 2t - 1.
+  if (j === 0) return LEAF;
+  if (t <= j + 1) return 3;
   return 2 * Math.max(1, t - levelOneSteps(j - 1)) + 1;
 }
 
@@ -114,15 +140,18 @@ function closedChoice(isG: boolean, t: number, u: number, q: number, A: number):
  * The smallest memory from which the whole G column up to `T` is closed-form (then no column at or above
  * it needs computing, and a schedule from there only visits closed-form cells); `Infinity` when none.
  */
-export function closedFromUnits(T: number, q: number, A: number, internal: boolean): number {
+export function closedFromUnits(T: number, q: number, A: number, internal: boolean, hidden = false): number {
   if (!internal) return Number.POSITIVE_INFINITY;
   if (T <= 1) return 0;
-  // Smallest j with N(j - 1) + 1 >= T; at u = j A - q the G column reaches j internal checkpoints.
+  // Smallest j with N(j - 1) + 1 >= T; at u = j A - q the G column reaches j internal checkpoints. From
+  // there the k = 0 bound (nondecreasing in u) already covers T; with hidden moves the extended bound is
+  // not monotone in u, so walk down only while every column stays closed.
   let j = 1;
   while (levelOneSteps(j - 1) + 1 < T) j++;
   let u = Math.max(A, j * A - q);
   while (u > 0 && closedG(u - 1, q, A, T, true) >= T) u--;
   while (closedG(u, q, A, T, true) < T) u++;
+  while (u > 0 && closedG(u - 1, q, A, T, true, hidden) >= T) u--;
   return u;
 }
 
@@ -137,7 +166,7 @@ export function saturationUnits(T: number, q: number, A: number, hidden: boolean
 /** The memory columns `0..n-1` that the DP computes; above them everything is closed-form. */
 export function computedColumns(spec: DpSpec): number {
   const { steps: T, units: U, q, A, internal } = spec;
-  return Math.min(U + 1, closedFromUnits(T, q, A, internal));
+  return Math.min(U + 1, closedFromUnits(T, q, A, internal, spec.hidden));
 }
 
 /** Number of stored choice cells and of working cells (the column ring) of a table. */
@@ -147,8 +176,8 @@ export function tableCells(spec: DpSpec): { choices: number; ring: number } {
   let choices = 0;
   if (spec.keepChoices) {
     for (let u = 0; u < n; u++) {
-      if (internal) choices += T - closedF(u, A, T, internal);
-      choices += T - closedG(u, q, A, T, internal);
+      if (internal) choices += T - closedF(u, A, T, internal, q, hidden);
+      choices += T - closedG(u, q, A, T, internal, hidden);
     }
   }
   if (n === 0) return { choices, ring: 0 };
@@ -164,13 +193,15 @@ export class ChoiceTable {
     readonly internal: boolean,
     private readonly f: ChoiceArray[],
     private readonly g: ChoiceArray[],
+    /** Hidden moves allowed (MSM): the closed region extends with the leftover hidden checkpoints. */
+    readonly hidden = false,
   ) {}
 
   /** The choice code of cell `(t, u)`: LEAF, `2y` (hidden split at y), `2y + 1` (internal split at y; in G, y = 1 frees the start). */
   choice(isG: boolean, t: number, u: number): number {
     const t0 = isG
-      ? closedG(u, this.q, this.A, this.steps, this.internal)
-      : closedF(u, this.A, this.steps, this.internal);
+      ? closedG(u, this.q, this.A, this.steps, this.internal, this.hidden)
+      : closedF(u, this.A, this.steps, this.internal, this.q, this.hidden);
     if (t <= t0) return this.internal ? closedChoice(isG, t, u, this.q, this.A) : LEAF;
     const col = (isG ? this.g : this.f)[u];
     if (col === undefined) throw new Error(`dp: no column ${u}`);
@@ -398,8 +429,8 @@ function column(
  * the schedule from `(T, used)` only visits closed-form cells. `undefined` when the DP is needed.
  */
 export function closedQuery(spec: DpSpec): { cost: number; used: number; table: ChoiceTable } | undefined {
-  const { steps: T, units: U, q, A, internal } = spec;
-  const from = closedFromUnits(T, q, A, internal);
+  const { steps: T, units: U, q, A, hidden, internal } = spec;
+  const from = closedFromUnits(T, q, A, internal, hidden);
   if (U < from) return undefined;
   const lb = (u: number) => levelOneCost(T, internalsG(u, q, A, internal));
   const cost = lb(U);
@@ -412,7 +443,7 @@ export function closedQuery(spec: DpSpec): { cost: number; used: number; table: 
     else lo = mid + 1;
   }
   if (lo < from) return undefined;
-  return { cost, used: lo, table: new ChoiceTable(T, q, A, internal, [], []) };
+  return { cost, used: lo, table: new ChoiceTable(T, q, A, internal, [], [], hidden) };
 }
 
 /** Run the dynamic program for every memory `0..units`. */
@@ -435,25 +466,54 @@ export function solveDp(spec: DpSpec): DpResult {
       ? { X: at(ring.F, j), PM: at(ring.PMF, j), SM: at(ring.SMF, j) }
       : { X: at(ring.G, j), PM: at(ring.PMG, j), SM: at(ring.SMG, j) };
   };
+  // Column u of F can differ from column u - 1 only at u in P_F = {i q + j A}, and of G only at
+  // u in P_G = P_F + {j A - q, j >= 1} (README, "Speed", 6): elsewhere the column is a copy.
+  const inPF = new Uint8Array(n);
+  const inPG = new Uint8Array(n);
+  for (let j = 0; j * A < n + q; j++) {
+    for (let v = j * A; v < n; v += q) {
+      inPF[v] = 1;
+      inPG[v] = 1;
+    }
+    if (j >= 1 && internal && j * A - q >= 0 && j * A - q < n) inPG[j * A - q] = 1;
+    if (!internal) break;
+  }
+  const copy = (F: boolean, u: number): void => {
+    const a = col(F, u - 1);
+    const b = col(F, u);
+    b.X.set(a.X);
+    b.PM.set(a.PM);
+    b.SM.set(a.SM);
+  };
   for (let u = 0; u < n; u++) {
     const useH = hidden && u >= q;
     const useI = internal && u >= A;
     const h = useH ? col(false, u - q) : null;
     const i = useI ? col(true, u - A) : null;
     if (internal) {
-      const t0 = closedF(u, A, T, internal);
-      const ch = keepChoices ? mkChoices(T - t0) : null;
-      column(T, col(true, u), t0, ch, h, i, null, useI ? Math.floor(u / A) : 0);
-      if (ch !== null) f.push(ch);
+      const t0 = closedF(u, A, T, internal, q, hidden);
+      if (u > 0 && inPF[u] === 0 && t0 === closedF(u - 1, A, T, internal, q, hidden)) {
+        copy(true, u);
+        if (keepChoices) f.push(f[u - 1] as ChoiceArray);
+      } else {
+        const ch = keepChoices ? mkChoices(T - t0) : null;
+        column(T, col(true, u), t0, ch, h, i, null, useI ? Math.floor(u / A) : 0);
+        if (ch !== null) f.push(ch);
+      }
     } else if (keepChoices) f.push(empty);
-    const t0 = closedG(u, q, A, T, internal);
-    const ch = keepChoices ? mkChoices(T - t0) : null;
-    const freeCol = useI ? col(true, u - A + q).X : null;
+    const t0 = closedG(u, q, A, T, internal, hidden);
     const g0 = col(false, u);
-    column(T, g0, t0, ch, h, i, freeCol, useI ? Math.floor((u + q) / A) : 0);
-    if (ch !== null) g.push(ch);
+    if (u > 0 && inPG[u] === 0 && t0 === closedG(u - 1, q, A, T, internal, hidden)) {
+      copy(false, u);
+      if (keepChoices) g.push(g[u - 1] as ChoiceArray);
+    } else {
+      const ch = keepChoices ? mkChoices(T - t0) : null;
+      const freeCol = useI ? col(true, u - A + q).X : null;
+      column(T, g0, t0, ch, h, i, freeCol, useI ? Math.floor((u + q) / A) : 0);
+      if (ch !== null) g.push(ch);
+    }
     top[u] = g0.X[T] as number;
   }
   if (!keepChoices) return { top };
-  return { top, table: new ChoiceTable(T, q, A, internal, f, g) };
+  return { top, table: new ChoiceTable(T, q, A, internal, f, g, hidden) };
 }
