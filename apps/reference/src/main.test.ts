@@ -259,10 +259,99 @@ describe('rewind command line', () => {
     expect(new TextDecoder().decode(files.get('r2/report.html'))).toContain('test machine');
   });
 
-  it('runs the demo', async () => {
-    const r = await run(['demo']);
+  it('runs the demo: plans, trains under the budget and measures both schedules', async () => {
+    const r = await run(['demo', '--iterations', '3', '--steps', '80', '--batch', '4', '--hidden', '16']);
     expect(r.code).toBe(EXIT.ok);
-    expect(r.text).toMatch(/msm saves \d+\.\d% of the checkpoint memory/);
+    expect(r.text).toContain('the msm policy:');
+    expect(r.text).toMatch(/Rewind kept \d+\.\d% of the checkpoint memory of standard BPTT/);
+  });
+
+  it('trains a language model on Moby-Dick under a budget and reports JSON', async () => {
+    const files = new Map<string, Uint8Array>();
+    const argv = [
+      'train',
+      '--steps',
+      '40',
+      '--batch',
+      '4',
+      '--hidden',
+      '16',
+      '--iterations',
+      '4',
+      '--memory',
+      '25%',
+    ];
+    const r = await run(
+      [...argv, '--json', '--json-out', 't.json', '--learning-rate', '0.02'],
+      undefined,
+      files,
+    );
+    expect(r.code).toBe(EXIT.ok);
+    const s = JSON.parse(r.text) as Record<string, number | string | null>;
+    expect(s).toMatchObject({
+      backend: 'tfjs-wasm',
+      cell: 'lstm',
+      steps: 40,
+      backwards: 40,
+      strategy: 'msm',
+    });
+    expect(s['peakCheckpointBytes']).toBeLessThanOrEqual(s['budgetBytes'] as number);
+    expect(s['memoryRatio']).toBeLessThanOrEqual(0.25);
+    expect(s['forwards']).toBeGreaterThan(40);
+    expect(s['loss']).toBeLessThan(s['initialLoss'] as number);
+    const file = JSON.parse(new TextDecoder().decode(files.get('t.json'))) as { history: unknown[] };
+    expect(file.history).toHaveLength(4);
+  });
+
+  it('trains with the sparsified backward and reports the sparsity reached', async () => {
+    const argv = [
+      'train',
+      '--steps',
+      '20',
+      '--batch',
+      '4',
+      '--hidden',
+      '16',
+      '--iterations',
+      '2',
+      '--memory',
+      '50%',
+    ];
+    const r = await run([...argv, '--sparsity', '0.7', '--cell', 'gru', '--json']);
+    expect(r.code).toBe(EXIT.ok);
+    const s = JSON.parse(r.text) as Record<string, number>;
+    expect(s['sparsity']).toBeGreaterThan(0.6);
+    expect(s['skippableShare']).toBeGreaterThan(0.3);
+  });
+
+  it('measures store-all against the planners on a backend', async () => {
+    const argv = [
+      'bench',
+      '--steps',
+      '40',
+      '--batch',
+      '4',
+      '--hidden',
+      '16',
+      '--iterations',
+      '1',
+      '--budgets',
+      '25',
+    ];
+    const r = await run([...argv, '--strategies', 'hsm,msm', '--json']);
+    expect(r.code).toBe(EXIT.ok);
+    const b = JSON.parse(r.text) as {
+      runs: { strategy: string; measured: { memoryRatio: number; timeRatio: number } }[];
+    };
+    expect(b.runs.map((x) => x.strategy)).toEqual(['store-all', 'hsm', 'msm']);
+    expect(b.runs[0]!.measured.memoryRatio).toBe(1);
+    for (const x of b.runs.slice(1)) expect(x.measured.memoryRatio).toBeLessThanOrEqual(0.25);
+  });
+
+  it('refuses unknown backends and cells', async () => {
+    expect((await run(['train', '--backend', 'tpu'])).code).toBe(EXIT.usage);
+    expect((await run(['train', '--cell', 'transformer'])).code).toBe(EXIT.usage);
+    expect((await run(['train', '--sparsity', '1.5'])).code).toBe(EXIT.usage);
   });
 });
 

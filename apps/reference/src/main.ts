@@ -39,6 +39,17 @@ import {
   reportHtml,
   type TrainFile,
 } from './report.js';
+import {
+  BACKENDS,
+  type BackendName,
+  CELLS,
+  type CellName,
+  createRunner,
+  type ModelSpec,
+  RunnerError,
+  type StepOutcome,
+} from './runners.js';
+import { bench, mobyDick, parseSparsity, planFor, storeAllBytes, train, trainLoop } from './train.js';
 
 /** Exit codes of the `rewind` command line. */
 export const EXIT = {
@@ -103,16 +114,53 @@ Exits 1 if the policy is invalid.`,
   frontier: `Usage: rewind frontier --steps T [--alpha A] [--backward-cost B] [--strategies S,S] [--points N] [--json|--csv]
 
 The memory/compute frontier: the cost of each strategy as a function of the memory budget.`,
+  train: `Usage: rewind train [options]
+
+Trains a character-level language model on Moby-Dick (bundled) under a memory budget, with a progress bar
+(loss, speed, checkpoint memory), and prints a summary.
+
+Options:
+  --backend B        ${BACKENDS.join(' | ')} (default tfjs-wasm)
+  --cell C           ${CELLS.join(' | ')} (default lstm)
+  --steps T          sequence length (default 1000)
+  --memory M         checkpoint budget: a share of store-all (5%), bytes (64MiB) or slots (default 5%)
+  --strategy S       planner (default msm)
+  --batch B          sequences per batch (default 32)
+  --hidden H         hidden size (default 256)
+  --iterations N     training steps (default 20)
+  --learning-rate R  Adam step size (default 0.003)
+  --clip C           global gradient-norm clipping (default 5)
+  --sparsity S       sparsified backward: target share of zeroed gate gradients, e.g. 0.8 (default off)
+  --seed N           seed of the weights and batches (default 1)
+  --text FILE        train on this text instead of Moby-Dick
+  --json             print the summary as one JSON object
+  --json-out FILE    also write the loss curve and summary for 'rewind report --train FILE'`,
+  bench: `Usage: rewind bench [options]
+
+Measures peak checkpoint memory and time per iteration of store-all and other strategies on one backend, in
+one run (interleaved), next to the cost model's predictions.
+
+Options:
+  --backend B        ${BACKENDS.join(' | ')} (default tfjs-wasm)
+  --cell C           ${CELLS.join(' | ')} (default lstm)
+  --steps T          sequence length (default 1000)
+  --budgets P,P      budgets as shares of store-all memory in percent (default 5)
+  --strategies S,S   strategies besides store-all (default chen-sqrt,hsm,ism,msm)
+  --batch B, --hidden H, --seed N   the model (defaults 32, 256, 1)
+  --iterations N     timed iterations per case (default 2)
+  --out FILE         write the measurements for 'rewind report --bench FILE'
+  --json             print the measurements as JSON`,
   report: `Usage: rewind report [--out DIR] [--steps T] [--alpha A] [--backward-cost B] [--bench FILE] [--train FILE]...
 
 Writes DIR/report.html (self-contained) and one SVG per figure: the memory/compute frontier per strategy
 (predicted, with measured points from a 'rewind bench --out' file), the headline point, the memory-over-time
 profile of the msm policy at 5%, loss curves and the sparsity trade-off from 'rewind train --json-out' files.
 Defaults: --out report, --steps 1000, --alpha 4.5, --backward-cost 2.`,
-  demo: `Usage: rewind demo
+  demo: `Usage: rewind demo [--iterations N] [--steps T] [--batch B] [--hidden H]
 
-Plans a schedule for a 1000-step sequence at 5% of the store-all memory, encodes it in both
-encodings, decodes and verifies it, and compares it with the other strategies.`,
+About a minute on a CPU: plans the schedules of a character-level LSTM (tfjs, wasm) for 500-character
+sequences of Moby-Dick at 5% of the checkpoint memory of standard BPTT, trains it under that budget
+(default 40 iterations) so that the loss falls, and measures both schedules on one batch.`,
 };
 
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -413,6 +461,139 @@ async function cmdFrontier(args: string[], io: Io): Promise<number> {
   return EXIT.ok;
 }
 
+const MODEL_OPTIONS = {
+  backend: 'string',
+  cell: 'string',
+  steps: 'string',
+  batch: 'string',
+  hidden: 'string',
+  seed: 'string',
+  'learning-rate': 'string',
+  clip: 'string',
+  sparsity: 'string',
+  text: 'string',
+} as const;
+
+function modelSpec(v: Values, defaults: { steps: number; batch: number; hidden: number }): ModelSpec {
+  const backend = str(v, 'backend') ?? 'tfjs-wasm';
+  if (!BACKENDS.includes(backend as BackendName)) {
+    throw new UsageError(
+      'E_BACKEND',
+      `--backend ${JSON.stringify(backend)} is not one of ${BACKENDS.join(', ')}`,
+    );
+  }
+  const cell = str(v, 'cell') ?? 'lstm';
+  if (!CELLS.includes(cell as CellName)) {
+    throw new UsageError('E_CELL', `--cell ${JSON.stringify(cell)} is not one of ${CELLS.join(', ')}`);
+  }
+  const sparsity = parseSparsity(str(v, 'sparsity'));
+  return {
+    backend: backend as BackendName,
+    cell: cell as CellName,
+    steps: parseCount('steps', str(v, 'steps'), defaults.steps),
+    batch: parseCount('batch', str(v, 'batch'), defaults.batch),
+    hidden: parseCount('hidden', str(v, 'hidden'), defaults.hidden),
+    seed: parseCount('seed', str(v, 'seed'), 1),
+    learningRate: parseReal('learning-rate', str(v, 'learning-rate'), 0.003, 0),
+    clipNorm: parseReal('clip', str(v, 'clip'), 5, 0),
+    ...(sparsity === undefined ? {} : { sparsity }),
+  };
+}
+
+async function corpus(v: Values, io: Io): Promise<string> {
+  const file = str(v, 'text');
+  if (file === undefined) return mobyDick();
+  return new TextDecoder().decode(await io.readFile(file));
+}
+
+function strategyArg(text: string): StrategyName {
+  if (!STRATEGIES.includes(text as StrategyName)) {
+    throw new UsageError('E_STRATEGY', `${JSON.stringify(text)} is not one of ${STRATEGIES.join(', ')}`);
+  }
+  return text as StrategyName;
+}
+
+async function cmdTrain(args: string[], io: Io): Promise<number> {
+  const { values } = options(args, {
+    ...MODEL_OPTIONS,
+    memory: 'string',
+    strategy: 'string',
+    iterations: 'string',
+    json: 'boolean',
+    'json-out': 'string',
+  });
+  if (values['help'] === true) return help(io, 'train');
+  const spec = modelSpec(values, { steps: 1000, batch: 32, hidden: 256 });
+  const memory = parseMemory(str(values, 'memory') ?? '5%');
+  const strategy = strategyArg(str(values, 'strategy') ?? 'msm');
+  const iterations = parseCount('iterations', str(values, 'iterations'), 20);
+  const { summary, file } = await train(io, spec, memory, strategy, iterations, await corpus(values, io));
+  const out = str(values, 'json-out');
+  if (out !== undefined) await io.writeFile(out, `${JSON.stringify(file, null, 2)}\n`);
+  if (values['json'] === true) {
+    io.stdout.write(`${JSON.stringify(summary)}\n`);
+    return EXIT.ok;
+  }
+  const s = summary;
+  io.stdout.write(
+    `${s.model}, B=${s.batch}, T=${s.steps}, ${s.strategy}, ${s.iterations} iterations\n` +
+      `  loss ${s.initialLoss.toFixed(3)} -> ${s.loss.toFixed(3)} nats per character\n` +
+      `  ${Math.round(s.tokensPerSecond)} tokens/s; ${s.forwards} forwards (${s.recomputes} recomputed) and ${s.backwards} backwards per iteration\n` +
+      `  peak checkpoint memory ${formatBytes(s.peakCheckpointBytes)} of a ${formatBytes(s.budgetBytes)} budget; ` +
+      `store-all would hold ${formatBytes(s.storeAllBytes)} (${(100 * s.memoryRatio).toFixed(1)}%)\n` +
+      (s.sparsity === null
+        ? ''
+        : `  sparsified backward: ${(100 * s.sparsity).toFixed(1)}% of gate gradients zero, ${(100 * (s.skippableShare ?? 0)).toFixed(1)}% of backward multiply-accumulates skippable\n`),
+  );
+  return EXIT.ok;
+}
+
+async function cmdBench(args: string[], io: Io): Promise<number> {
+  const { values } = options(args, {
+    ...MODEL_OPTIONS,
+    budgets: 'string',
+    strategies: 'string',
+    iterations: 'string',
+    out: 'string',
+    json: 'boolean',
+  });
+  if (values['help'] === true) return help(io, 'bench');
+  const spec = modelSpec(values, { steps: 1000, batch: 32, hidden: 256 });
+  const strategies = (str(values, 'strategies') ?? 'chen-sqrt,hsm,ism,msm')
+    .split(',')
+    .map((s) => strategyArg(s.trim()));
+  const percents = (str(values, 'budgets') ?? '5').split(',').map((p) => {
+    const v = Number(p.trim().replace(/%$/, ''));
+    if (!(v > 0 && v <= 100))
+      throw new UsageError('E_NUMBER', `--budgets: ${JSON.stringify(p)} is not a percentage`);
+    return v;
+  });
+  const iterations = parseCount('iterations', str(values, 'iterations'), 2);
+  const result = await bench(io, spec, strategies, percents, iterations, await corpus(values, io));
+  const out = str(values, 'out');
+  if (out !== undefined) await io.writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
+  if (values['json'] === true) {
+    io.stdout.write(`${JSON.stringify(result)}\n`);
+    return EXIT.ok;
+  }
+  io.stdout.write(
+    `${result.machine}\nB=${spec.batch}, H=${spec.hidden}, T=${spec.steps}; ratios against store-all, measured (predicted)\n\n`,
+  );
+  io.stdout.write(
+    `${'strategy'.padEnd(15)}${'budget'.padStart(8)}${'checkpoints'.padStart(13)}${'memory'.padStart(18)}${'ms/iter'.padStart(10)}${'time'.padStart(18)}${'overhead'.padStart(10)}\n`,
+  );
+  for (const r of result.runs) {
+    const m = r.measured;
+    io.stdout.write(
+      `${r.strategy.padEnd(15)}${`${r.budgetPercent}%`.padStart(8)}${formatBytes(m.peakCheckpointBytes).padStart(13)}` +
+        `${`${(100 * m.memoryRatio).toFixed(2)}% (${(100 * r.predicted.memoryRatio).toFixed(2)}%)`.padStart(18)}` +
+        `${m.msPerIteration.toFixed(0).padStart(10)}${`${m.timeRatio.toFixed(3)}x (${r.predicted.timeRatio.toFixed(3)}x)`.padStart(18)}` +
+        `${`${(100 * (m.overheadShare ?? 0)).toFixed(2)}%`.padStart(10)}\n`,
+    );
+  }
+  return EXIT.ok;
+}
+
 async function cmdReport(args: string[], io: Io): Promise<number> {
   const { values } = options(args, {
     out: 'string',
@@ -459,54 +640,86 @@ async function cmdReport(args: string[], io: Io): Promise<number> {
 }
 
 async function cmdDemo(args: string[], io: Io): Promise<number> {
-  const { values } = options(args, {});
+  const { values } = options(args, {
+    iterations: 'string',
+    steps: 'string',
+    batch: 'string',
+    hidden: 'string',
+  });
   if (values['help'] === true) return help(io, 'demo');
-  const steps = 1000;
-  const alpha = 3;
-  const costModel = { alpha, backwardCost: 2 };
-  const storeAllSlots = 1 + steps * alpha;
-  const budget = 0.05 * storeAllSlots;
-  io.stdout.write(
-    `Rewind demo: a ${steps}-step sequence, internal state ${alpha}x the hidden state, budget 5% of standard BPTT (${round(budget)} of ${storeAllSlots} slots)\n\n`,
-  );
-  const started = io.now();
-  const policy = plan({ steps, memory: { slots: budget }, strategy: 'msm', costModel });
-  const planned = io.now() - started;
-  const json = encodeJson(policy);
-  const binary = encodeBinary(policy);
-  const back = decodeBinary(binary);
-  const fromJson = decodeJson(json);
-  const report = verify(back, { profile: false });
-  if (!report.ok || encodeJson(fromJson) !== json || encodeJson(back) !== json) {
-    io.stderr.write('demo: the policy did not round-trip and verify\n');
-    return EXIT.failure;
-  }
-  io.stdout.write(
-    `msm policy planned in ${planned.toFixed(1)} ms: ${policy.instructions.length} instructions, ` +
-      `${json.length} bytes as JSON, ${binary.length} as binary; round-trips and verifies (${contentHash(policy).slice(0, 19)}...)\n\n`,
-  );
-  io.stdout.write(
-    `${'strategy'.padEnd(16)}${'forwards'.padStart(10)}${'peak slots'.padStart(12)}${'memory'.padStart(9)}${'time'.padStart(9)}\n`,
-  );
-  for (const strategy of ['store-all', 'chen-sqrt', 'hsm', 'ism', 'msm'] as const) {
-    const memory = strategy === 'store-all' ? storeAllSlots : budget;
-    try {
-      const p = predict({ steps, memory: { slots: memory }, strategy, costModel });
-      io.stdout.write(
-        `${strategy.padEnd(16)}${String(p.forwards).padStart(10)}${round(p.peakSlots).toString().padStart(12)}` +
-          `${`${(100 * p.memoryRatio).toFixed(1)}%`.padStart(9)}${`${p.timeRatio.toFixed(3)}x`.padStart(9)}\n`,
-      );
-    } catch (e) {
-      if (!(e instanceof SolverError)) throw e;
-      io.stdout.write(`${strategy.padEnd(16)}  does not fit: ${e.message}\n`);
+  const spec: ModelSpec = {
+    ...modelSpec(values, { steps: 500, batch: 16, hidden: 128 }),
+    learningRate: 0.01,
+  };
+  const iterations = parseCount('iterations', str(values, 'iterations'), 40);
+  const T = spec.steps;
+  const runner = await createRunner(spec, mobyDick());
+  try {
+    const sb = runner.stateBytes;
+    const alpha = sb.internal / sb.hidden;
+    const all = storeAllBytes(T, sb);
+    const budget = Math.floor(0.05 * all);
+    io.stdout.write(
+      `Rewind demo: a character-level ${runner.description} learns Moby-Dick from sequences of ${T} characters\n` +
+        `(batch ${spec.batch}). Standard BPTT keeps ${formatBytes(all)} of checkpoints per pass; the budget here is 5%: ${formatBytes(budget)}.\n\n`,
+    );
+    // 1. Plan: every strategy at the budget, predicted by the cost model (alpha measured on the tensors).
+    const costModel = { alpha, backwardCost: 2 };
+    io.stdout.write(`Planned (alpha = ${alpha.toFixed(2)} measured, a backward step = 2 forwards):\n`);
+    io.stdout.write(
+      `  ${'strategy'.padEnd(14)}${'forwards'.padStart(9)}${'memory'.padStart(9)}${'time'.padStart(9)}\n`,
+    );
+    for (const strategy of ['store-all', 'chen-sqrt', 'hsm', 'ism', 'msm'] as const) {
+      const memory = { bytes: strategy === 'store-all' ? all : budget, stateBytes: sb };
+      try {
+        const p = predict({ steps: T, memory, strategy, costModel });
+        io.stdout.write(
+          `  ${strategy.padEnd(14)}${String(p.forwards).padStart(9)}${`${(100 * p.memoryRatio).toFixed(1)}%`.padStart(9)}` +
+            `${`${p.timeRatio.toFixed(3)}x`.padStart(9)}\n`,
+        );
+      } catch (e) {
+        if (!(e instanceof SolverError)) throw e;
+        io.stdout.write(`  ${strategy.padEnd(14)}does not fit: ${e.message}\n`);
+      }
     }
+    const policy = planFor(T, sb, budget, 'msm', 2);
+    const binary = encodeBinary(policy);
+    const back = decodeBinary(binary);
+    if (!verify(back, { profile: false }).ok || encodeJson(back) !== encodeJson(policy)) {
+      io.stderr.write('demo: the policy did not round-trip and verify\n');
+      return EXIT.failure;
+    }
+    io.stdout.write(
+      `  the msm policy: ${policy.instructions.length} instructions, ${binary.length} bytes in binary; decoded and verified\n\n`,
+    );
+    // 2. Train under the budget.
+    io.stdout.write(`Training ${iterations} iterations with msm under ${formatBytes(budget)}:\n`);
+    const steps = await trainLoop(io, runner, policy, iterations, 'train');
+    const mean = (xs: StepOutcome[]): number => xs.reduce((n, x) => n + x.loss, 0) / xs.length;
+    const k = Math.min(3, Math.max(1, Math.floor(steps.length / 3)));
+    const before = mean(steps.slice(0, k));
+    const after = mean(steps.slice(-k));
+    io.stdout.write(
+      `  loss ${before.toFixed(3)} -> ${after.toFixed(3)} nats per character (mean of the first and last ${k} iterations)\n\n`,
+    );
+    // 3. Measure both schedules on the same batch.
+    const storeAll = planFor(T, sb, all, 'store-all', 2);
+    const a = await runner.step(storeAll, { sameBatch: true });
+    const b = await runner.step(policy, { sameBatch: true });
+    io.stdout.write(
+      'Measured on one batch:\n' +
+        `  standard BPTT (store-all): ${formatBytes(a.peakBytes).padStart(10)} of checkpoints, ${a.seconds.toFixed(2)} s\n` +
+        `  rewind msm at 5%:          ${formatBytes(b.peakBytes).padStart(10)} of checkpoints, ${b.seconds.toFixed(2)} s\n\n`,
+    );
+    io.stdout.write(
+      `Rewind kept ${((100 * b.peakBytes) / a.peakBytes).toFixed(1)}% of the checkpoint memory of standard BPTT ` +
+        `(saving ${(100 * (1 - b.peakBytes / a.peakBytes)).toFixed(1)}%) for ${(b.seconds / a.seconds).toFixed(2)}x the time per iteration, ` +
+        `and the loss fell from ${before.toFixed(2)} to ${after.toFixed(2)}.\n`,
+    );
+    return EXIT.ok;
+  } finally {
+    await runner.dispose();
   }
-  const saved = 1 - report.counted.peakSlots / storeAllSlots;
-  const p = predict({ steps, memory: { slots: budget }, strategy: 'msm', costModel });
-  io.stdout.write(
-    `\nmsm saves ${(100 * saved).toFixed(1)}% of the checkpoint memory for ${((p.timeRatio - 1) * 100).toFixed(1)}% more time per iteration.\n`,
-  );
-  return EXIT.ok;
 }
 
 function round(x: number): number {
@@ -524,6 +737,8 @@ const COMMANDS: Readonly<Record<string, (args: string[], io: Io) => Promise<numb
   verify: cmdVerify,
   frontier: cmdFrontier,
   report: cmdReport,
+  train: cmdTrain,
+  bench: cmdBench,
   demo: cmdDemo,
 };
 
@@ -548,6 +763,10 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     if (e instanceof SolverError) {
       io.stderr.write(`rewind ${command}: ${e.code}: ${e.message}\n`);
       return e.code === 'E_BUDGET_TOO_SMALL' ? EXIT.infeasible : EXIT.usage;
+    }
+    if (e instanceof RunnerError) {
+      io.stderr.write(`rewind ${command}: ${e.code}: ${e.message}\n`);
+      return EXIT.failure;
     }
     if (e instanceof PolicyError) {
       io.stderr.write(`rewind ${command}: ${e.message}\n`);

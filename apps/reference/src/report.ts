@@ -22,6 +22,8 @@ export interface BenchRun {
     readonly storeAllBytes: number;
     readonly timeRatio: number;
     readonly memoryRatio: number;
+    /** Share of the wall time spent in the executor rather than in cell kernels. */
+    readonly overheadShare?: number;
   };
 }
 

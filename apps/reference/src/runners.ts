@@ -1,0 +1,152 @@
+/**
+ * Training runners: one per execution backend, behind one small interface, so that `train`, `bench` and
+ * `demo` drive every backend the same way. Backends are imported lazily: planning commands never load them.
+ */
+import type { Policy, StateBytes } from '@rewind/policy';
+
+/** The backends the command line can train on. */
+export const BACKENDS = ['tfjs-wasm', 'tfjs-cpu', 'tfjs-webgpu', 'ort-cpu', 'ort-cuda'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+/** The recurrent cells. */
+export const CELLS = ['lstm', 'gru', 'rnn'] as const;
+export type CellName = (typeof CELLS)[number];
+
+/** The model and data of a run. */
+export interface ModelSpec {
+  readonly backend: BackendName;
+  readonly cell: CellName;
+  readonly hidden: number;
+  readonly batch: number;
+  readonly steps: number;
+  readonly seed: number;
+  readonly learningRate: number;
+  readonly clipNorm: number;
+  /** Target sparsity of the gate gradients in backward (dynamic threshold), or undefined for dense. */
+  readonly sparsity?: number;
+}
+
+/** What one training step did. */
+export interface StepOutcome {
+  readonly loss: number;
+  readonly seconds: number;
+  readonly tokensPerSecond: number;
+  readonly peakBytes: number;
+  readonly forwards: number;
+  readonly recomputes: number;
+  readonly backwards: number;
+  /** Milliseconds inside the backend's forward, backward and other calls, and in the executor itself. */
+  readonly cellMs: number;
+  readonly overheadMs: number;
+  readonly sparsity?: { readonly achieved: number; readonly skippableShare: number };
+}
+
+/** A model on a backend with its data, trained under policies chosen per call. */
+export interface Runner {
+  readonly description: string;
+  /** Bytes of one hidden and one internal checkpoint for this model and batch size. */
+  readonly stateBytes: StateBytes;
+  /** Distinct characters of the text. */
+  readonly vocabulary: number;
+  /** One training step on a fresh random batch (or on the batch of the previous call with `sameBatch`). */
+  step(
+    policy: Policy,
+    options?: { sameBatch?: boolean; onProgress?: (done: number, total: number) => void },
+  ): Promise<StepOutcome>;
+  dispose(): Promise<void>;
+}
+
+/** A typed failure of a backend that the command line reports without a stack trace. */
+export class RunnerError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'RunnerError';
+    this.code = code;
+  }
+}
+
+async function tfjsRunner(spec: ModelSpec, text: string): Promise<Runner> {
+  const tfjs = await import('@rewind/backend-tfjs');
+  const backend = spec.backend === 'tfjs-cpu' ? 'cpu' : spec.backend === 'tfjs-webgpu' ? 'webgpu' : 'wasm';
+  let engine: Awaited<ReturnType<typeof tfjs.createTfjsEngine>>;
+  try {
+    engine = await tfjs.createTfjsEngine({ backend });
+  } catch (e) {
+    if (tfjs.isTfjsBackendError(e)) throw new RunnerError(e.code, e.message);
+    throw e;
+  }
+  const data = tfjs.createCharDataset(text, { batchSize: spec.batch, steps: spec.steps, seed: spec.seed });
+  const V = data.vocabulary.size;
+  const model = tfjs.createRecurrentModel(engine, {
+    cell: spec.cell,
+    inputSize: V,
+    hiddenSize: spec.hidden,
+    head: { kind: 'softmax', classes: V },
+    seed: spec.seed,
+  });
+  const optimizer = tfjs.adam({ learningRate: spec.learningRate });
+  const trainers = new Map<Policy, ReturnType<typeof tfjs.createTrainer>>();
+  let batch = data.sample();
+  let used = false;
+  let report: ((done: number, total: number) => void) | undefined;
+  return {
+    description: `${spec.cell.toUpperCase()} H=${spec.hidden} on tfjs ${engine.description}`,
+    stateBytes: model.stateBytes(spec.batch),
+    vocabulary: V,
+    async step(policy, options = {}) {
+      let trainer = trainers.get(policy);
+      if (trainer === undefined) {
+        trainer = tfjs.createTrainer(model, {
+          policy,
+          optimizer,
+          clipNorm: spec.clipNorm,
+          run: { onProgress: (e) => report?.(e.done, e.total) },
+          ...(spec.sparsity === undefined
+            ? {}
+            : { backend: { sparsity: { targetSparsity: spec.sparsity } } }),
+        });
+        trainers.set(policy, trainer);
+      }
+      if (used && options.sameBatch !== true) batch = data.sample();
+      used = true;
+      report = options.onProgress;
+      const r = await trainer.step(batch);
+      report = undefined;
+      const t = r.timings;
+      const cellMs = t.forward + t.recompute + t.backward;
+      return {
+        loss: r.loss,
+        seconds: r.seconds,
+        tokensPerSecond: r.tokensPerSecond,
+        peakBytes: r.peakBytes,
+        forwards: r.forwards,
+        recomputes: r.recomputes,
+        backwards: r.backwards,
+        cellMs,
+        overheadMs: t.total - cellMs,
+        ...(r.sparsity === undefined
+          ? {}
+          : { sparsity: { achieved: r.sparsity.sparsity, skippableShare: r.sparsity.skippableShare } }),
+      };
+    },
+    async dispose() {
+      for (const trainer of trainers.values()) trainer.dispose();
+      model.dispose();
+      await engine.dispose();
+    },
+  };
+}
+
+/** Build the runner of a backend. */
+export async function createRunner(spec: ModelSpec, text: string): Promise<Runner> {
+  switch (spec.backend) {
+    case 'tfjs-wasm':
+    case 'tfjs-cpu':
+    case 'tfjs-webgpu':
+      return tfjsRunner(spec, text);
+    case 'ort-cpu':
+    case 'ort-cuda':
+      throw new RunnerError('E_BACKEND', `the ${spec.backend} backend is not available in this build`);
+  }
+}
