@@ -349,7 +349,17 @@ describe('rewind command line', () => {
   });
 
   it('refuses, before any work, a schedule whose checkpoints exceed the wasm heap', async () => {
-    const r = await run(['train', '--steps', '16000', '--memory', '100%', '--strategy', 'store-all', '--iterations', '1']);
+    const r = await run([
+      'train',
+      '--steps',
+      '16000',
+      '--memory',
+      '100%',
+      '--strategy',
+      'store-all',
+      '--iterations',
+      '1',
+    ]);
     expect(r.code).toBe(EXIT.failure);
     expect(r.stderr).toContain('E_MEMORY_LIMIT');
     expect(r.stderr).toContain('give a smaller --memory');

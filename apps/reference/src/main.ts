@@ -17,6 +17,7 @@ import {
   plan,
   predict,
   SolverError,
+  STRATEGIES,
   type StrategyName,
 } from '@rewind/solver';
 import {
@@ -63,17 +64,6 @@ export const EXIT = {
   /** Anything else (I/O errors). */
   failure: 4,
 } as const;
-
-const STRATEGIES: readonly StrategyName[] = [
-  'store-all',
-  'recompute-all',
-  'chen-sqrt',
-  'chen-recursive',
-  'hsm',
-  'ism',
-  'msm',
-  'auto',
-];
 
 const HELP: Readonly<Record<string, string>> = {
   main: `rewind: memory-efficient backpropagation through time
