@@ -1,0 +1,452 @@
+/**
+ * Benchmarks of the ONNX Runtime backend (CPU execution provider):
+ *
+ * 1. per-step forward and backward times of every cell at B=32 I=H=256 and B=64 I=H=512;
+ * 2. the design choices (internal state saved or recomputed, fused forward ranges, deferred weight
+ *    gradients), on store-all passes and on msm at a 5% budget;
+ * 3. LSTM B=32 H=256 T=1000: store-all against msm at 5% of its memory, in one run (peak checkpoint
+ *    bytes, time per iteration and ratio, executor overhead).
+ *
+ * Usage: `pnpm bench` (about 1-3 minutes on 2 cores). Smaller: `pnpm bench --quick` (or BENCH_QUICK=1);
+ * `--steps N` (T of part 3, default 1000), `--iterations N` (timed iterations per strategy, default 4),
+ * `--threads N` (ONNX Runtime intra-op threads), `--only per-step|design|long`.
+ */
+import { cpus, loadavg, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import { type CellBackendV1, runPolicy } from '@rewind/executor';
+import {
+  createReferenceModel,
+  type ReferenceBatch,
+  type ReferenceModel,
+  randomBatch,
+} from '@rewind/executor/reference';
+import type { Policy } from '@rewind/policy';
+import { plan } from '@rewind/solver';
+import { env } from 'onnxruntime-node';
+import { createOnnxBackend, type OnnxBackend, type OnnxBackendOptions } from '../src/index.js';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: process.env['BENCH_QUICK'] === '1' },
+    steps: { type: 'string' },
+    iterations: { type: 'string' },
+    threads: { type: 'string' },
+    only: { type: 'string' },
+  },
+});
+const quick = args.quick === true;
+const LONG_T = Number(args.steps ?? (quick ? 200 : 1000));
+const ITERATIONS = Number(args.iterations ?? (quick ? 2 : 4));
+const threads = args.threads === undefined ? {} : { intraOpNumThreads: Number(args.threads) };
+const only = args.only;
+const now = (): number => performance.now();
+const fmt = (ms: number, digits = 3): string => ms.toFixed(digits);
+const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+type Cell = 'rnn' | 'lstm' | 'gru';
+
+function setup(
+  cell: Cell,
+  B: number,
+  H: number,
+  T: number,
+): { model: ReferenceModel; batch: ReferenceBatch } {
+  const model = createReferenceModel({
+    cell,
+    inputSize: H,
+    hiddenSize: H,
+    head: { kind: 'softmax', classes: 256 },
+    seed: 1,
+  });
+  const batch = randomBatch(model, { steps: T, batchSize: B, seed: 2 });
+  return { model, batch };
+}
+
+function table(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) console.log(line(r));
+}
+
+/**
+ * Per-step times through the backend interface, one ONNX Runtime run per step (no fusion): forward
+ * keeping nothing, forward keeping the internal state, backward (gate gradients, head, and the share of
+ * the deferred weight-gradient products). Minimum over `reps` passes (the machine may be shared).
+ */
+async function perStep(
+  backend: OnnxBackend,
+  reps: number,
+): Promise<{ fwd: number; fwdKeep: number; bwd: number }> {
+  const T = backend.steps;
+  const best = {
+    fwd: Number.POSITIVE_INFINITY,
+    fwdKeep: Number.POSITIVE_INFINITY,
+    bwd: Number.POSITIVE_INFINITY,
+  };
+  for (let r = 0; r < reps + 1; r++) {
+    await backend.zeroGradients();
+    let h = await backend.initialState();
+    let t0 = now();
+    for (let t = 1; t <= T; t++) {
+      const out = await backend.forward(h, t, false);
+      backend.dispose(h);
+      h = out.h;
+    }
+    const fwd = (now() - t0) / T;
+    backend.dispose(h);
+    h = await backend.initialState();
+    const internals = [];
+    t0 = now();
+    for (let t = 1; t <= T; t++) {
+      const out = await backend.forward(h, t, true);
+      backend.dispose(h);
+      h = out.h;
+      internals.push(out.internal!);
+    }
+    const fwdKeep = (now() - t0) / T;
+    backend.dispose(h);
+    t0 = now();
+    let d = null;
+    for (let t = T; t >= 1; t--) {
+      const g = await backend.backward(internals[t - 1]!, d, t);
+      backend.dispose(internals[t - 1]!);
+      if (d !== null) backend.dispose(d);
+      d = g;
+    }
+    await backend.readGradients();
+    const bwd = (now() - t0) / T;
+    if (d !== null) backend.dispose(d);
+    if (r === 0) continue; // warm-up
+    best.fwd = Math.min(best.fwd, fwd);
+    best.fwdKeep = Math.min(best.fwdKeep, fwdKeep);
+    best.bwd = Math.min(best.bwd, bwd);
+  }
+  return best;
+}
+
+/** Wrap a backend to measure the time spent inside its methods (the executor awaits them one by one). */
+function timed<H, I, G>(
+  inner: CellBackendV1<H, I, G>,
+): { backend: CellBackendV1<H, I, G>; busy: () => number; reset: () => void } {
+  let busy = 0;
+  const wrap =
+    <A extends unknown[], R>(f: (...a: A) => R) =>
+    (...a: A): R => {
+      const t0 = now();
+      const r = f(...a);
+      if (r !== null && typeof r === 'object' && typeof (r as { then?: unknown }).then === 'function') {
+        return (r as unknown as Promise<unknown>).then((v) => {
+          busy += now() - t0;
+          return v;
+        }) as R;
+      }
+      busy += now() - t0;
+      return r;
+    };
+  const backend: CellBackendV1<H, I, G> = {
+    specificationVersion: inner.specificationVersion,
+    name: inner.name,
+    steps: inner.steps,
+    stateBytes: () => inner.stateBytes(),
+    initialState: wrap(() => inner.initialState()),
+    forward: wrap((h: H, t: number, k: boolean) => inner.forward(h, t, k)),
+    hiddenOf: wrap((s: I) => inner.hiddenOf(s)),
+    backward: wrap((s: I, d: G | null, t: number) => inner.backward(s, d, t)),
+    dispose: wrap((x: H | I | G) => inner.dispose(x)),
+    zeroGradients: wrap(() => inner.zeroGradients()),
+    loss: wrap(() => inner.loss()),
+    readGradients: wrap(() => inner.readGradients()),
+  };
+  return {
+    backend,
+    busy: () => busy,
+    reset: () => {
+      busy = 0;
+    },
+  };
+}
+
+interface PassTiming {
+  /** Milliseconds per iteration (a pass and the gradient read-out): median and minimum of the timed iterations. */
+  readonly ms: number;
+  readonly minMs: number;
+  /** Milliseconds outside the backend's methods (the executor's own work), median. */
+  readonly overheadMs: number;
+  readonly peakBytes: number;
+  readonly forwards: number;
+  readonly runs: number;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)]!;
+};
+
+/**
+ * Time iterations of several policies on one backend, alternating between them (so that load from other
+ * processes falls on all alike), after one warm-up iteration each.
+ */
+async function compare(
+  backend: OnnxBackend,
+  policies: readonly Policy[],
+  iterations: number,
+): Promise<PassTiming[]> {
+  const t = timed(backend);
+  const acc = policies.map(() => ({
+    times: [] as number[],
+    overheads: [] as number[],
+    runs: [] as number[],
+    peak: 0,
+    forwards: 0,
+  }));
+  for (let i = 0; i < iterations + 1; i++) {
+    for (let p = 0; p < policies.length; p++) {
+      const a = acc[p]!;
+      t.reset();
+      backend.resetStats();
+      const t0 = now();
+      const result = await runPolicy(t.backend, policies[p]!);
+      await t.backend.readGradients();
+      const total = now() - t0;
+      a.peak = result.peakBytes;
+      a.forwards = result.forwards;
+      if (i === 0) continue; // warm-up
+      a.times.push(total);
+      a.overheads.push(total - t.busy());
+      a.runs.push(backend.stats().runs);
+    }
+  }
+  return acc.map((a) => ({
+    ms: median(a.times),
+    minMs: Math.min(...a.times),
+    overheadMs: median(a.overheads),
+    peakBytes: a.peak,
+    forwards: a.forwards,
+    runs: median(a.runs),
+  }));
+}
+
+function storeAll(backend: OnnxBackend): Policy {
+  const sb = backend.stateBytes();
+  return plan({
+    steps: backend.steps,
+    memory: { bytes: sb.hidden + backend.steps * sb.internal, stateBytes: sb },
+    strategy: 'store-all',
+  });
+}
+
+function msmAt(backend: OnnxBackend, bytes: number, backwardCost: number): Policy {
+  return plan({
+    steps: backend.steps,
+    memory: { bytes, stateBytes: backend.stateBytes() },
+    strategy: 'msm',
+    costModel: { backwardCost },
+  });
+}
+
+function printMachine(): void {
+  const cpu = cpus();
+  console.log('# @rewind/backend-onnxruntime benchmark');
+  console.log(
+    `machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} logical cores, ${mib(totalmem())} RAM; Node ${process.version}; onnxruntime-node ${env.versions.node ?? '?'} (CPU execution provider${args.threads === undefined ? ', default threads' : `, ${args.threads} threads`})`,
+  );
+  console.log(
+    `mode: ${quick ? 'quick (reduced sizes)' : 'full'}; load average at start ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(
+        ' ',
+      )} (other processes may share the cores: per-step and per-pass figures are minima, per-iteration ones medians, of repeated interleaved runs)\n`,
+  );
+}
+
+async function partPerStep(): Promise<number> {
+  console.log('## 1. Per-step times (ms), one run per step, float32');
+  const sizes = quick
+    ? [
+        { B: 8, H: 64, T: 16 },
+        { B: 16, H: 128, T: 8 },
+      ]
+    : [
+        { B: 32, H: 256, T: 48 },
+        { B: 64, H: 512, T: 24 },
+      ];
+  const rows: string[][] = [];
+  let ratio = 2;
+  for (const { B, H, T } of sizes) {
+    for (const cell of ['rnn', 'lstm', 'gru'] as const) {
+      const { model, batch } = setup(cell, B, H, T);
+      const backend = await createOnnxBackend(model, batch, { fuseForward: false, ...threads });
+      const r = await perStep(backend, quick ? 2 : 3);
+      if (cell === 'lstm' && B === sizes[0]!.B) ratio = r.bwd / r.fwdKeep;
+      rows.push([
+        `${cell} B=${B} I=H=${H}`,
+        fmt(r.fwd),
+        fmt(r.fwdKeep),
+        fmt(r.bwd),
+        (r.bwd / r.fwdKeep).toFixed(2),
+        String(backend.alpha),
+      ]);
+    }
+  }
+  table(['cell', 'forward', 'forward+keep s_t', 'backward', 'bwd/fwd', 'alpha'], rows);
+  console.log(
+    'forward: h_t only; forward+keep: also the internal state s_t; backward: gate gradients, head, dh_{t-1}, and the\n' +
+      'step’s share of the deferred weight-gradient products (chunks of 32 steps).\n',
+  );
+  return ratio;
+}
+
+async function partDesign(backwardCost: number): Promise<void> {
+  console.log('## 2. Design choices (LSTM, float32)');
+  const B = quick ? 8 : 32;
+  const H = quick ? 64 : 256;
+  const T = quick ? 32 : 96;
+  const { model, batch } = setup('lstm', B, H, T);
+  const variants: [string, OnnxBackendOptions][] = [
+    ['chosen: saved s_t, fused ranges, weight gradients per 32 steps', {}],
+    ['recomputed s_t (alpha 2)', { internalState: 'recomputed' }],
+    ['no fusion (one run per forward step)', { fuseForward: false }],
+    ['weight gradients every step (K=1)', { weightGradientSteps: 1 }],
+    ['weight gradients per 8 steps', { weightGradientSteps: 8 }],
+    ['weight gradients per 16 steps', { weightGradientSteps: 16 }],
+    ['weight gradients once per pass (K=T)', { weightGradientSteps: Number.POSITIVE_INFINITY }],
+  ];
+  const backends: OnnxBackend[] = [];
+  for (const [, options] of variants)
+    backends.push(await createOnnxBackend(model, batch, { ...options, ...threads }));
+  // Interleaved repetitions, minimum per variant: fair under a shared machine.
+  const best = variants.map(() => ({ ms: Number.POSITIVE_INFINITY, runs: 0, fwd: 0, bwd: 0, wg: 0 }));
+  for (let rep = 0; rep < (quick ? 2 : 6); rep++) {
+    for (let v = 0; v < variants.length; v++) {
+      const backend = backends[v]!;
+      const policy = storeAll(backend);
+      backend.resetStats();
+      const t0 = now();
+      await runPolicy(backend, policy);
+      await backend.readGradients();
+      const ms = now() - t0;
+      const s = backend.stats();
+      if (rep > 0 && ms < best[v]!.ms)
+        best[v] = { ms, runs: s.runs, fwd: s.forwardMs, bwd: s.backwardMs, wg: s.weightGradientMs };
+    }
+  }
+  const base = best[0]!.ms;
+  console.log(
+    `store-all pass, B=${B} I=H=${H} T=${T} (ms per step; forward / backward / weight-gradient parts):`,
+  );
+  table(
+    ['variant', 'ms/step', 'vs chosen', 'runs/pass', 'fwd', 'bwd', 'wgrad', 'deferred buffer'],
+    variants.map(([label], v) => {
+      const b = best[v]!;
+      return [
+        label,
+        fmt(b.ms / T),
+        `${(b.ms / base).toFixed(2)}x`,
+        String(b.runs),
+        fmt(b.fwd / T),
+        fmt(b.bwd / T),
+        fmt(b.wg / T),
+        mib(backends[v]!.stats().deferredBytes),
+      ];
+    }),
+  );
+
+  // The same choices where they matter most: msm at 5% of the store-all memory (recomputations).
+  const longT = quick ? 100 : 400;
+  const long = setup('lstm', B, H, longT);
+  const msmVariants: [string, OnnxBackendOptions][] = [variants[0]!, variants[1]!, variants[2]!];
+  const msmBackends: OnnxBackend[] = [];
+  for (const [, options] of msmVariants)
+    msmBackends.push(await createOnnxBackend(long.model, long.batch, { ...options, ...threads }));
+  const saved = msmBackends[0]!.stateBytes();
+  const budget = Math.floor(0.05 * (saved.hidden + longT * saved.internal));
+  const rows: string[][] = [];
+  for (let v = 0; v < msmVariants.length; v++) {
+    const backend = msmBackends[v]!;
+    const policy = msmAt(backend, budget, backwardCost);
+    const [r] = await compare(backend, [policy], quick ? 1 : 3);
+    if (r === undefined) continue;
+    rows.push([
+      msmVariants[v]![0],
+      String(backend.alpha),
+      String(r.forwards),
+      fmt(r.ms / longT),
+      String(r.runs),
+      mib(r.peakBytes),
+    ]);
+  }
+  console.log(
+    `\nmsm at 5% of the saved-state store-all memory (${mib(budget)}), B=${B} I=H=${H} T=${longT}:`,
+  );
+  table(['variant', 'alpha', 'forwards', 'ms/step', 'runs/pass', 'peak checkpoints'], rows);
+  console.log('');
+}
+
+async function partLong(backwardCost: number): Promise<void> {
+  const B = quick ? 8 : 32;
+  const H = quick ? 64 : 256;
+  const T = LONG_T;
+  console.log(`## 3. LSTM B=${B} I=H=${H} T=${T}, ort-cpu: store-all vs msm at a 5% memory budget`);
+  const { model, batch } = setup('lstm', B, H, T);
+  const backend = await createOnnxBackend(model, batch, threads);
+  const sb = backend.stateBytes();
+  const all = storeAll(backend);
+  const budget = Math.floor(0.05 * (sb.hidden + T * sb.internal));
+  const msm = msmAt(backend, budget, backwardCost);
+  console.log(
+    `state bytes: hidden ${sb.hidden}, internal ${sb.internal} (alpha ${backend.alpha}); backward cost ${backwardCost.toFixed(2)} forwards (measured)`,
+  );
+  const [a, m] = await compare(backend, [all, msm], ITERATIONS);
+  if (a === undefined || m === undefined) return;
+  const row = (name: string, budgetBytes: number, r: PassTiming): string[] => [
+    name,
+    mib(budgetBytes),
+    mib(r.peakBytes),
+    String(r.forwards),
+    fmt(r.ms, 1),
+    fmt(r.minMs, 1),
+    `${fmt(r.overheadMs, 1)} ms (${((100 * r.overheadMs) / r.ms).toFixed(2)}%)`,
+    String(r.runs),
+  ];
+  table(
+    [
+      'strategy',
+      'budget',
+      'peak checkpoints',
+      'forwards',
+      'ms/iter (median)',
+      'ms/iter (min)',
+      'executor overhead',
+      'runs',
+    ],
+    [row('store-all', sb.hidden + T * sb.internal, a), row('msm 5%', budget, m)],
+  );
+  const predicted = (msm.totals.forwards + backwardCost * T) / (all.totals.forwards + backwardCost * T);
+  console.log(
+    `msm / store-all: peak checkpoint memory ${((100 * m.peakBytes) / a.peakBytes).toFixed(1)}%, time per iteration ` +
+      `${(m.ms / a.ms).toFixed(3)}x (medians; minima: ${(m.minMs / a.minMs).toFixed(3)}x); the cost model predicts ${predicted.toFixed(3)}x`,
+  );
+  console.log(
+    `executor overhead = time per iteration outside the backend's methods (interpreting the policy, the ledger, handle tracking);\n` +
+      `deferred weight-gradient buffer (working memory, not a checkpoint): ${mib(backend.stats().deferredBytes)}\n`,
+  );
+}
+
+async function main(): Promise<void> {
+  const start = now();
+  printMachine();
+  let backwardCost = 2;
+  if (only === undefined || only === 'per-step') backwardCost = await partPerStep();
+  if (only === undefined || only === 'design') await partDesign(backwardCost);
+  if (only === undefined || only === 'long') await partLong(backwardCost);
+  console.log(
+    `total bench time: ${((now() - start) / 1000).toFixed(1)} s; load average at the end ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+}
+
+await main();

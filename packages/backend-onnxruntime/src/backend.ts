@@ -1,0 +1,298 @@
+/**
+ * `createOnnxBackend`: the ONNX Runtime backend of the built-in cells (RNN, LSTM, GRU).
+ */
+import type { CellBackendV1, GradientReadout } from '@rewind/executor';
+import type { StateBytes } from '@rewind/policy';
+import { OrtBackendError } from './errors.js';
+import { GATE_COUNT, hasCellState, type InternalMode } from './graphs/cells.js';
+import type { FloatType } from './onnx/model.js';
+import {
+  batchArrays,
+  type CellModel,
+  checkBatch,
+  checkModel,
+  headWidth,
+  type SequenceBatch,
+} from './runtime/batch.js';
+import { BuiltinProgram } from './runtime/builtin.js';
+import {
+  Engine,
+  type OrtGradient,
+  type OrtHidden,
+  type OrtInternal,
+  type StepProgram,
+} from './runtime/engine.js';
+import type { ExecutionProvider, SessionSettings } from './runtime/session.js';
+import { tensorBytes } from './runtime/tensors.js';
+import { type SparsityOptions, type SparsityStats, sparsitySettings } from './sparsity.js';
+
+/** Options of `createOnnxBackend`. */
+export interface OnnxBackendOptions {
+  /** `'cpu'` (default) or `'cuda'`. CUDA never falls back to the CPU: it fails with `E_CUDA_UNAVAILABLE`. */
+  readonly executionProvider?: ExecutionProvider;
+  /** CUDA device ordinal (default 0). */
+  readonly deviceId?: number;
+  /** Element type of every tensor (default `'float32'`; `'float64'` for gradient checks). */
+  readonly dtype?: FloatType;
+  /**
+   * What an internal state holds (default `'saved'`): the step's gate activations, or only the states
+   * around the step with the activations recomputed in backward (`'recomputed'`: a smaller internal
+   * state, one more matrix product per backward step). Same results either way.
+   */
+  readonly internalState?: InternalMode;
+  /**
+   * Defer forward steps until a value is needed and compute each pending range in one ONNX `Scan` run
+   * (default true). False runs every forward step as it is called.
+   */
+  readonly fuseForward?: boolean;
+  /**
+   * Backward steps whose weight gradients are computed together, as one matrix product over all their
+   * rows (default 32). `1` computes them at every step; `Infinity` once per pass. The buffer this
+   * needs (gate gradients and `h_{t-1}` of that many steps) is working memory outside the checkpoints.
+   */
+  readonly weightGradientSteps?: number;
+  /** Sparsified backward (off by default; off is bit-identical to the dense path). */
+  readonly sparsity?: SparsityOptions | undefined;
+  /** ONNX Runtime intra-op threads (default: ONNX Runtime's, one per physical core). */
+  readonly intraOpNumThreads?: number;
+}
+
+/** The options in effect. */
+export interface ResolvedOnnxBackendOptions {
+  readonly executionProvider: ExecutionProvider;
+  readonly deviceId: number;
+  readonly dtype: FloatType;
+  readonly internalState: InternalMode;
+  readonly fuseForward: boolean;
+  readonly weightGradientSteps: number;
+  readonly sparsity: SparsityOptions | undefined;
+}
+
+/** What a backend has done since its creation or the last `resetStats()`. */
+export interface OnnxBackendStats {
+  /** Forward steps the executor asked for. */
+  readonly forwardCalls: number;
+  /** Forward steps computed (with `fuseForward`, a step whose result nobody uses is never computed). */
+  readonly forwardSteps: number;
+  readonly backwardSteps: number;
+  /** ONNX Runtime runs, all graphs together. */
+  readonly runs: number;
+  /** Runs of forward graphs (single steps and fused ranges). */
+  readonly forwardRuns: number;
+  readonly backwardRuns: number;
+  /** Runs of the deferred weight-gradient graphs. */
+  readonly weightGradientRuns: number;
+  /** Milliseconds in forward runs, backward runs and weight-gradient runs (with their feeds and copies). */
+  readonly forwardMs: number;
+  readonly backwardMs: number;
+  readonly weightGradientMs: number;
+  /** Bytes of the deferred weight-gradient buffer (working memory, not counted as checkpoints). */
+  readonly deferredBytes: number;
+}
+
+/** The ONNX Runtime backend: a `CellBackendV1` with diagnostics. */
+export interface OnnxBackend extends CellBackendV1<OrtHidden, OrtInternal, OrtGradient> {
+  /** Internal-state bytes over hidden-state bytes, measured on the real tensors. */
+  readonly alpha: number;
+  /** The options in effect. */
+  readonly options: ResolvedOnnxBackendOptions;
+  /** Work done since creation or the last `resetStats()`. */
+  stats(): OnnxBackendStats;
+  resetStats(): void;
+  /** Statistics of the sparsified backward since the last `zeroGradients()`; undefined when it is off. */
+  sparsityStats(): SparsityStats | undefined;
+  /**
+   * Read the model's parameters again (they are converted at creation and at every `zeroGradients()`,
+   * so that an optimiser may update the model's arrays between passes).
+   */
+  refreshParameters(): void;
+  liveHandles(): number;
+}
+
+function resolve(options: OnnxBackendOptions): ResolvedOnnxBackendOptions {
+  const ep = options.executionProvider ?? 'cpu';
+  if (ep !== 'cpu' && ep !== 'cuda') {
+    throw new OrtBackendError('E_OPTIONS', `executionProvider must be 'cpu' or 'cuda', got ${String(ep)}`);
+  }
+  const deviceId = options.deviceId ?? 0;
+  if (!Number.isSafeInteger(deviceId) || deviceId < 0) {
+    throw new OrtBackendError('E_OPTIONS', `deviceId must be a non-negative integer, got ${deviceId}`);
+  }
+  const dtype = options.dtype ?? 'float32';
+  if (dtype !== 'float32' && dtype !== 'float64') {
+    throw new OrtBackendError('E_OPTIONS', `dtype must be 'float32' or 'float64', got ${String(dtype)}`);
+  }
+  const internalState = options.internalState ?? 'saved';
+  if (internalState !== 'saved' && internalState !== 'recomputed') {
+    throw new OrtBackendError(
+      'E_OPTIONS',
+      `internalState must be 'saved' or 'recomputed', got ${String(internalState)}`,
+    );
+  }
+  const steps = options.weightGradientSteps ?? 32;
+  if (!(steps === Number.POSITIVE_INFINITY || (Number.isSafeInteger(steps) && steps >= 1))) {
+    throw new OrtBackendError(
+      'E_OPTIONS',
+      `weightGradientSteps must be a positive integer or Infinity, got ${steps}`,
+    );
+  }
+  const threads = options.intraOpNumThreads;
+  if (threads !== undefined && !(Number.isSafeInteger(threads) && threads >= 1)) {
+    throw new OrtBackendError('E_OPTIONS', `intraOpNumThreads must be a positive integer, got ${threads}`);
+  }
+  sparsitySettings(options.sparsity);
+  return {
+    executionProvider: ep,
+    deviceId,
+    dtype,
+    internalState,
+    fuseForward: options.fuseForward ?? true,
+    weightGradientSteps: steps,
+    sparsity: options.sparsity,
+  };
+}
+
+/** Measure the checkpoint sizes on real tensors: one forward step from `h_0`, keeping its internal state. */
+export async function measureStateBytes(program: StepProgram): Promise<StateBytes> {
+  const h0 = program.initialState();
+  const { states, internals } = await program.forwardPath(h0, 0, ['internal']);
+  const s = states[0];
+  const i = internals[0];
+  if (s === undefined || i === undefined) throw new Error(`${program.name}: the probe step returned nothing`);
+  return {
+    hidden: tensorBytes(s),
+    internal: tensorBytes(i.prev) + tensorBytes(i.next) + tensorBytes(i.extra),
+  };
+}
+
+/** Wrap an engine and its program as the public backend object. */
+export function backendObject(
+  engine: Engine,
+  program: StepProgram & {
+    readonly counters: {
+      runs: number;
+      forwardRuns: number;
+      backwardRuns: number;
+      weightGradientRuns: number;
+      forwardMs: number;
+      backwardMs: number;
+      weightGradientMs: number;
+    };
+  },
+  extras: {
+    readonly alpha: number;
+    readonly options: ResolvedOnnxBackendOptions;
+    readonly deferredBytes: () => number;
+    readonly sparsityStats: () => SparsityStats | undefined;
+    readonly refreshParameters: () => void;
+  },
+): OnnxBackend {
+  return {
+    specificationVersion: engine.specificationVersion,
+    name: engine.name,
+    steps: engine.steps,
+    alpha: extras.alpha,
+    options: extras.options,
+    stateBytes: () => engine.stateBytes(),
+    initialState: () => engine.initialState(),
+    forward: (h, t, keep) => engine.forward(h, t, keep),
+    hiddenOf: (s) => engine.hiddenOf(s),
+    backward: (s, d, t) => engine.backward(s, d, t),
+    dispose: (h) => engine.dispose(h),
+    zeroGradients: () => engine.zeroGradients(),
+    loss: () => engine.loss(),
+    readGradients: (): Promise<GradientReadout> => engine.readGradients(),
+    liveHandles: () => engine.liveHandles(),
+    sparsityStats: extras.sparsityStats,
+    refreshParameters: extras.refreshParameters,
+    stats: () => {
+      const e = engine.counters;
+      const r = program.counters;
+      return {
+        forwardCalls: e.forwardCalls,
+        forwardSteps: e.forwardSteps,
+        backwardSteps: e.backwardSteps,
+        runs: r.runs,
+        forwardRuns: r.forwardRuns,
+        backwardRuns: r.backwardRuns,
+        weightGradientRuns: r.weightGradientRuns,
+        forwardMs: r.forwardMs,
+        backwardMs: r.backwardMs,
+        weightGradientMs: r.weightGradientMs,
+        deferredBytes: extras.deferredBytes(),
+      };
+    },
+    resetStats: () => {
+      const e = engine.counters;
+      e.forwardCalls = 0;
+      e.forwardSteps = 0;
+      e.paths = 0;
+      e.backwardSteps = 0;
+      const r = program.counters;
+      r.runs = 0;
+      r.forwardRuns = 0;
+      r.backwardRuns = 0;
+      r.weightGradientRuns = 0;
+      r.forwardMs = 0;
+      r.backwardMs = 0;
+      r.weightGradientMs = 0;
+    },
+  };
+}
+
+/**
+ * Create the ONNX Runtime backend of a built-in cell for one model and batch.
+ *
+ * The model has the shape of `@rewind/executor`'s `ReferenceModel` (same cells, gate layout, loss heads
+ * and parameter names) and the batch that of its `ReferenceBatch`, so results compare with the reference
+ * backend. Sessions are created once per cell configuration and shared by every backend of the process.
+ *
+ * @throws OrtBackendError `E_OPTIONS`, `E_BATCH`, `E_CUDA_UNAVAILABLE` (CUDA asked for and not loadable), `E_SESSION`.
+ */
+export async function createOnnxBackend(
+  model: CellModel,
+  batch: SequenceBatch,
+  options: OnnxBackendOptions = {},
+): Promise<OnnxBackend> {
+  const resolved = resolve(options);
+  const { cell, inputSize: I, hiddenSize: H, head } = model.config;
+  const G = GATE_COUNT[cell] * H;
+  const O = headWidth(head);
+  const sizes: Record<string, number> = { W: G * I, U: G * H, b: G, Wy: O * H, by: O };
+  if (cell === 'gru') sizes['bu'] = G;
+  checkModel(model, sizes);
+  const carried = hasCellState(cell) ? 2 : 1;
+  checkBatch(batch, I, head, carried * H);
+  const session: SessionSettings =
+    options.intraOpNumThreads === undefined
+      ? { executionProvider: resolved.executionProvider, deviceId: resolved.deviceId }
+      : {
+          executionProvider: resolved.executionProvider,
+          deviceId: resolved.deviceId,
+          intraOpNumThreads: options.intraOpNumThreads,
+        };
+  // The RNN's internal state is the same either way: nothing to recompute.
+  const mode: InternalMode = cell === 'rnn' ? 'saved' : resolved.internalState;
+  const arrays = batchArrays(batch, head, resolved.dtype, carried, H);
+  const name = `onnxruntime-${resolved.executionProvider}/${cell}`;
+  const program = new BuiltinProgram(name, model, batch, arrays, {
+    graph: { cell, inputSize: I, hiddenSize: H, dtype: resolved.dtype },
+    head,
+    mode,
+    chunkSteps: resolved.weightGradientSteps,
+    sparsity: sparsitySettings(resolved.sparsity),
+    session,
+  });
+  await program.warmUp();
+  const stateBytes = await measureStateBytes(program);
+  const engine = new Engine(program, { lazy: resolved.fuseForward, stateBytes });
+  const backend = backendObject(engine, program, {
+    alpha: stateBytes.internal / stateBytes.hidden,
+    options: { ...resolved, internalState: mode },
+    deferredBytes: () => program.deferredBytes(),
+    sparsityStats: () => (resolved.sparsity === undefined ? undefined : program.sparsityCounter.stats()),
+    refreshParameters: () => program.refreshParameters(),
+  });
+  backend.resetStats();
+  return backend;
+}

@@ -1,0 +1,49 @@
+export {
+  createOnnxBackend,
+  type OnnxBackend,
+  type OnnxBackendOptions,
+  type OnnxBackendStats,
+  type ResolvedOnnxBackendOptions,
+} from './backend.js';
+export {
+  isOrtBackendError,
+  OrtBackendError,
+  type OrtBackendErrorCode,
+  type OrtBackendErrorDetails,
+} from './errors.js';
+export type { CellKind, HeadSpec, InternalMode } from './graphs/cells.js';
+export { type AttrValue, attr, GraphBuilder } from './onnx/builder.js';
+export {
+  type AttributeSpec,
+  type Dim,
+  type ElemType,
+  encodeModel,
+  type FloatType,
+  type GraphSpec,
+  type ModelSpec,
+  type NodeSpec,
+  type TensorSpec,
+  type ValueInfoSpec,
+} from './onnx/model.js';
+export type { CellModel, SequenceBatch } from './runtime/batch.js';
+export type { OrtGradient, OrtHidden, OrtInternal } from './runtime/engine.js';
+export {
+  CUDA_INSTALL_HINT,
+  CUDA_PROVIDER_LIBRARIES,
+  CUDA_RUNTIME_LIBRARIES,
+  diagnoseCudaLibraries,
+  type ExecutionProvider,
+  type LibrarySearch,
+  releaseCachedSessions,
+} from './runtime/session.js';
+export type { SparsityOptions, SparsityStats } from './sparsity.js';
+export {
+  createUserCellBackend,
+  loadUserCell,
+  type UserCell,
+  type UserCellLoadOptions,
+  type UserCellModels,
+  type UserCellParameters,
+  type UserParameter,
+  type UserParameterInfo,
+} from './user-cell.js';

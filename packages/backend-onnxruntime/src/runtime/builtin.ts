@@ -1,0 +1,615 @@
+/**
+ * The step program of the built-in cells: forward paths (single steps or fused Scan ranges), backward
+ * steps returning gate gradients, and the deferred weight-gradient products over chunks of steps.
+ */
+import type { GradientReadout } from '@rewind/executor';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import { Tensor as OrtTensor } from 'onnxruntime-node';
+import {
+  ACTS_WIDTH,
+  backwardStepGraph,
+  type CellGraphConfig,
+  forwardRangeGraph,
+  forwardStepGraph,
+  GATE_COUNT,
+  type HeadSpec,
+  hasCellState,
+  headGradientGraph,
+  type InternalMode,
+  type SparsifyKind,
+  savesActs,
+  weightGradientGraph,
+} from '../graphs/cells.js';
+import { keptCount, SparsityCounter, type SparsitySettings } from '../sparsity.js';
+import { type BatchArrays, type CellModel, headWidth, lossWeight, type SequenceBatch } from './batch.js';
+import type { InternalData, PathResult, StateTensors, StepProgram, Want } from './engine.js';
+import { cachedSession, runSession, type SessionSettings } from './session.js';
+import {
+  accumulate,
+  allocFloat,
+  type FloatArray,
+  floatData,
+  floatTensor,
+  scalarOf,
+  scalarTensor,
+  sliceStacked,
+  toFloat,
+} from './tensors.js';
+
+/** Resolved settings of a built-in program. */
+export interface BuiltinSettings {
+  readonly graph: CellGraphConfig;
+  readonly head: HeadSpec;
+  readonly mode: InternalMode;
+  /** Backward steps whose weight gradients are computed together (1: every step). */
+  readonly chunkSteps: number;
+  readonly sparsity: SparsitySettings | undefined;
+  readonly session: SessionSettings;
+}
+
+/** Time and run counters of a program. */
+export interface RunCounters {
+  runs: number;
+  /** Milliseconds inside ONNX Runtime runs (and the copies around them), by kind of graph. */
+  forwardMs: number;
+  backwardMs: number;
+  weightGradientMs: number;
+  forwardRuns: number;
+  backwardRuns: number;
+  weightGradientRuns: number;
+}
+
+const now = (): number => performance.now();
+
+function graphKey(c: CellGraphConfig): string {
+  return `${c.cell}:I${c.inputSize}:H${c.hiddenSize}:${c.dtype}`;
+}
+
+function headKey(h: HeadSpec): string {
+  return h.kind === 'softmax' ? `softmax${h.classes}` : `mse${h.outputs}`;
+}
+
+/** A chunk of backward steps whose weight gradients are still to be computed. */
+class Deferred {
+  readonly capacity: number;
+  private readonly rowsPerStep: number;
+  private dA: FloatArray | undefined;
+  private dAh: FloatArray | undefined;
+  private hPrev: FloatArray | undefined;
+  private dy: FloatArray | undefined;
+  private hNext: FloatArray | undefined;
+  /** Steps held, the highest step, and head rows held. */
+  count = 0;
+  high = 0;
+  headCount = 0;
+
+  constructor(
+    capacity: number,
+    batch: number,
+    private readonly dims: {
+      readonly G: number;
+      readonly H: number;
+      readonly O: number;
+      readonly gru: boolean;
+    },
+    private readonly dtype: 'float32' | 'float64',
+  ) {
+    this.capacity = capacity;
+    this.rowsPerStep = batch;
+  }
+
+  /** Whether step `t` continues the chunk (steps arrive T, T-1, .., 1). */
+  continues(t: number): boolean {
+    return this.count === 0 || t === this.high - this.count;
+  }
+
+  get full(): boolean {
+    return this.count === this.capacity;
+  }
+
+  private buffers(): {
+    dA: FloatArray;
+    dAh: FloatArray | undefined;
+    hPrev: FloatArray;
+    dy: FloatArray;
+    hNext: FloatArray;
+  } {
+    const n = this.capacity * this.rowsPerStep;
+    const { G, H, O, gru } = this.dims;
+    this.dA ??= allocFloat(this.dtype, n * G);
+    if (gru) this.dAh ??= allocFloat(this.dtype, n * G);
+    this.hPrev ??= allocFloat(this.dtype, n * H);
+    this.dy ??= allocFloat(this.dtype, n * O);
+    this.hNext ??= allocFloat(this.dtype, n * H);
+    return { dA: this.dA, dAh: this.dAh, hPrev: this.hPrev, dy: this.dy, hNext: this.hNext };
+  }
+
+  /** Add backward step `t`: its gate gradients and `h_{t-1}`, and its head rows when it has a loss. */
+  push(
+    t: number,
+    dA: FloatArray,
+    dAh: FloatArray | undefined,
+    hPrev: FloatArray,
+    head?: { dy: FloatArray; h: FloatArray },
+  ): void {
+    const buf = this.buffers();
+    if (this.count === 0) this.high = t;
+    // Slots fill from the end, so that the chunk's rows are in ascending step order.
+    const slot = this.capacity - 1 - this.count;
+    const { G, H, O } = this.dims;
+    const R = this.rowsPerStep;
+    buf.dA.set(dA, slot * R * G);
+    if (buf.dAh !== undefined && dAh !== undefined) buf.dAh.set(dAh, slot * R * G);
+    buf.hPrev.set(hPrev, slot * R * H);
+    if (head !== undefined) {
+      buf.dy.set(head.dy, this.headCount * R * O);
+      buf.hNext.set(head.h, this.headCount * R * H);
+      this.headCount++;
+    }
+    this.count++;
+  }
+
+  /** The held rows as tensors: gate gradients (ascending steps `low..high`), and the head rows. */
+  views(): {
+    low: number;
+    dA: Tensor;
+    dAh: Tensor | undefined;
+    hPrev: Tensor;
+    dy: Tensor | undefined;
+    hNext: Tensor | undefined;
+  } {
+    const buf = this.buffers();
+    const { G, H, O } = this.dims;
+    const R = this.rowsPerStep;
+    const first = this.capacity - this.count;
+    const rows = this.count * R;
+    const heads = this.headCount * R;
+    return {
+      low: this.high - this.count + 1,
+      dA: floatTensor(buf.dA.subarray(first * R * G, this.capacity * R * G), [rows, G]),
+      dAh:
+        buf.dAh === undefined
+          ? undefined
+          : floatTensor(buf.dAh.subarray(first * R * G, this.capacity * R * G), [rows, G]),
+      hPrev: floatTensor(buf.hPrev.subarray(first * R * H, this.capacity * R * H), [rows, H]),
+      dy: heads === 0 ? undefined : floatTensor(buf.dy.subarray(0, heads * O), [heads, O]),
+      hNext: heads === 0 ? undefined : floatTensor(buf.hNext.subarray(0, heads * H), [heads, H]),
+    };
+  }
+
+  clear(): void {
+    this.count = 0;
+    this.headCount = 0;
+  }
+}
+
+/** The program of a built-in cell over one batch. */
+export class BuiltinProgram implements StepProgram {
+  readonly name: string;
+  readonly steps: number;
+  readonly counters: RunCounters = {
+    runs: 0,
+    forwardMs: 0,
+    backwardMs: 0,
+    weightGradientMs: 0,
+    forwardRuns: 0,
+    backwardRuns: 0,
+    weightGradientRuns: 0,
+  };
+  readonly sparsityCounter = new SparsityCounter();
+  private readonly s: BuiltinSettings;
+  private readonly model: CellModel;
+  private readonly batch: SequenceBatch;
+  private readonly arrays: BatchArrays;
+  private readonly B: number;
+  private readonly I: number;
+  private readonly H: number;
+  private readonly G: number;
+  private readonly O: number;
+  private readonly lstm: boolean;
+  private readonly zeros: Tensor;
+  private actsZeros: Tensor | undefined;
+  private readonly initial: StateTensors;
+  private params: Record<string, Tensor> = {};
+  private grads: Record<string, Float64Array> = {};
+  private dInputs: Float64Array;
+  private dInitial: Float64Array;
+  private lossSum = 0;
+  private readonly deferred: Deferred;
+
+  constructor(
+    name: string,
+    model: CellModel,
+    batch: SequenceBatch,
+    arrays: BatchArrays,
+    settings: BuiltinSettings,
+  ) {
+    this.name = name;
+    this.s = settings;
+    this.model = model;
+    this.batch = batch;
+    this.arrays = arrays;
+    this.steps = batch.steps;
+    this.B = batch.batchSize;
+    this.I = settings.graph.inputSize;
+    this.H = settings.graph.hiddenSize;
+    this.G = GATE_COUNT[settings.graph.cell] * this.H;
+    this.O = headWidth(settings.head);
+    this.lstm = hasCellState(settings.graph.cell);
+    const dtype = settings.graph.dtype;
+    this.zeros = floatTensor(allocFloat(dtype, this.B * this.H), [this.B, this.H]);
+    this.initial = arrays.initial.map((a) => floatTensor(a, [this.B, this.H]));
+    this.dInputs = new Float64Array(arrays.inputs.length);
+    this.dInitial = new Float64Array(this.initial.length * this.B * this.H);
+    this.deferred = new Deferred(
+      Math.min(settings.chunkSteps, batch.steps),
+      this.B,
+      { G: this.G, H: this.H, O: this.O, gru: settings.graph.cell === 'gru' },
+      dtype,
+    );
+    this.refreshParameters();
+    this.resetAccumulators();
+  }
+
+  /** Parameter names (cell and head), in the layout of the model. */
+  parameterNames(): string[] {
+    return [...(this.s.graph.cell === 'gru' ? ['W', 'U', 'b', 'bu'] : ['W', 'U', 'b']), 'Wy', 'by'];
+  }
+
+  /** Convert the model's current parameters for the runtime (the model's arrays may have changed). */
+  refreshParameters(): void {
+    const dtype = this.s.graph.dtype;
+    const { G, I, H, O } = this;
+    const shapes: Record<string, number[]> = { W: [G, I], U: [G, H], b: [G], bu: [G], Wy: [O, H], by: [O] };
+    const params: Record<string, Tensor> = {};
+    for (const name of this.parameterNames()) {
+      const values = this.model.params[name];
+      const shape = shapes[name];
+      if (values === undefined || shape === undefined) throw new Error(`${this.name}: no parameter ${name}`);
+      params[name] = floatTensor(toFloat(dtype, values), shape);
+    }
+    this.params = params;
+  }
+
+  private resetAccumulators(): void {
+    const sizes: Record<string, number> = {
+      W: this.G * this.I,
+      U: this.G * this.H,
+      b: this.G,
+      bu: this.G,
+      Wy: this.O * this.H,
+      by: this.O,
+    };
+    const grads: Record<string, Float64Array> = {};
+    for (const name of this.parameterNames()) grads[name] = new Float64Array(sizes[name] ?? 0);
+    this.grads = grads;
+    this.dInputs.fill(0);
+    this.dInitial.fill(0);
+    this.lossSum = 0;
+    this.deferred.clear();
+    this.sparsityCounter.reset();
+  }
+
+  private session(kind: string): Promise<InferenceSession> {
+    const c = this.s.graph;
+    const base = graphKey(c);
+    const head = this.s.head;
+    const sparsify: SparsifyKind = this.s.sparsity === undefined ? 'none' : this.s.sparsity.mode;
+    switch (kind) {
+      case 'fwd':
+        return cachedSession(`${base}:forward`, this.s.session, () => forwardStepGraph(c, { acts: false }));
+      case 'fwd-acts':
+        return cachedSession(`${base}:forward+acts`, this.s.session, () =>
+          forwardStepGraph(c, { acts: true }),
+        );
+      case 'range':
+        return cachedSession(`${base}:range`, this.s.session, () =>
+          forwardRangeGraph(c, { stackedActs: false, finalActs: false }),
+        );
+      case 'range-final':
+        return cachedSession(`${base}:range+final`, this.s.session, () =>
+          forwardRangeGraph(c, { stackedActs: false, finalActs: true }),
+        );
+      case 'range-stacked':
+        return cachedSession(`${base}:range+stacked`, this.s.session, () =>
+          forwardRangeGraph(c, { stackedActs: true, finalActs: false }),
+        );
+      case 'bwd-head':
+        return cachedSession(
+          `${base}:backward:${this.s.mode}:${headKey(head)}:${sparsify}`,
+          this.s.session,
+          () => backwardStepGraph(c, { mode: this.s.mode, head, sparsify }),
+        );
+      case 'bwd':
+        return cachedSession(`${base}:backward:${this.s.mode}:nohead:${sparsify}`, this.s.session, () =>
+          backwardStepGraph(c, { mode: this.s.mode, sparsify }),
+        );
+      case 'wgrad':
+        return cachedSession(`${base}:weight-gradients`, this.s.session, () => weightGradientGraph(c));
+      case 'hgrad':
+        return cachedSession(`${c.dtype}:H${this.H}:${headKey(head)}:head-gradients`, this.s.session, () =>
+          headGradientGraph(c.dtype, this.H, head),
+        );
+      default:
+        throw new Error(`unknown graph ${kind}`);
+    }
+  }
+
+  /** Create every session this program may use (so that timings exclude session creation). */
+  async warmUp(): Promise<void> {
+    const kinds = ['fwd', 'fwd-acts', 'range', 'bwd-head', 'bwd', 'wgrad', 'hgrad'];
+    if (savesActs(this.s.graph.cell, this.s.mode)) kinds.push('range-final', 'range-stacked');
+    // One first: a provider that cannot load fails once, not once per graph.
+    await this.session('fwd');
+    await Promise.all(kinds.map((k) => this.session(k)));
+  }
+
+  initialState(): StateTensors {
+    return this.initial;
+  }
+
+  /** `x_t .. x_{t+n-1}` as one tensor `[n, B, I]` (or `[B, I]` for one step), without a copy. */
+  private inputs(t: number, n: number, layout: 'steps' | 'rows' = 'steps'): Tensor {
+    const size = this.B * this.I;
+    const data = this.arrays.inputs.subarray((t - 1) * size, (t - 1 + n) * size);
+    if (layout === 'rows') return floatTensor(data, [n * this.B, this.I]);
+    return floatTensor(data, n === 1 ? [this.B, this.I] : [n, this.B, this.I]);
+  }
+
+  private async run(
+    kind: string,
+    feeds: Record<string, Tensor | undefined>,
+  ): Promise<InferenceSession.ReturnType> {
+    const session = await this.session(kind);
+    this.counters.runs++;
+    return runSession(session, feeds, `${this.name} (${kind})`);
+  }
+
+  private stateFeeds(prev: StateTensors, prefix: 'h_prev' | 'h0'): Record<string, Tensor | undefined> {
+    return prefix === 'h_prev' ? { h_prev: prev[0], c_prev: prev[1] } : { h0: prev[0], c0: prev[1] };
+  }
+
+  private out(result: InferenceSession.ReturnType, name: string): Tensor {
+    const t = result[name];
+    if (t === undefined) throw new Error(`${this.name}: the graph returned no ${name}`);
+    return t;
+  }
+
+  async forwardPath(root: StateTensors, t0: number, wants: readonly Want[]): Promise<PathResult> {
+    const start = now();
+    const k = wants.length;
+    const states: (StateTensors | undefined)[] = new Array(k).fill(undefined);
+    const internals: (InternalData | undefined)[] = new Array(k).fill(undefined);
+    const acts = savesActs(this.s.graph.cell, this.s.mode);
+    let prev = root;
+    let i = 0;
+    while (i < k) {
+      // A segment [i, j]: either a run of steps that all keep their internal state (stacked), or steps
+      // that keep none, ending at the first that does (its internal state as the Scan's final state).
+      let j = i;
+      let stacked = false;
+      if (acts && wants[i] === 'internal' && wants[i + 1] === 'internal') {
+        stacked = true;
+        while (j + 1 < k && wants[j + 1] === 'internal') j++;
+      } else if (acts) {
+        while (j < k - 1 && wants[j] !== 'internal') j++;
+      } else {
+        j = k - 1;
+      }
+      prev = await this.segment(
+        prev,
+        t0 + i,
+        j - i + 1,
+        wants.slice(i, j + 1),
+        stacked,
+        i,
+        states,
+        internals,
+      );
+      i = j + 1;
+    }
+    this.counters.forwardMs += now() - start;
+    return { states, internals };
+  }
+
+  /**
+   * Compute steps `t0+1 .. t0+n` from `prev`; fill `states`/`internals` at `offset + j`; return the last state.
+   */
+  private async segment(
+    prev: StateTensors,
+    t0: number,
+    n: number,
+    wants: readonly Want[],
+    stacked: boolean,
+    offset: number,
+    states: (StateTensors | undefined)[],
+    internals: (InternalData | undefined)[],
+  ): Promise<StateTensors> {
+    const acts = savesActs(this.s.graph.cell, this.s.mode);
+    const lastWantsInternal = wants[n - 1] === 'internal';
+    this.counters.forwardRuns++;
+    if (n === 1) {
+      const withActs = acts && lastWantsInternal;
+      const r = await this.run(withActs ? 'fwd-acts' : 'fwd', {
+        x: this.inputs(t0 + 1, 1),
+        ...this.stateFeeds(prev, 'h_prev'),
+        ...this.params,
+      });
+      const next = this.lstm ? [this.out(r, 'h'), this.out(r, 'c')] : [this.out(r, 'h')];
+      states[offset] = next;
+      if (lastWantsInternal) internals[offset] = { prev, next, extra: withActs ? [this.out(r, 'acts')] : [] };
+      return next;
+    }
+    const kind = stacked ? 'range-stacked' : acts && lastWantsInternal ? 'range-final' : 'range';
+    const feeds: Record<string, Tensor | undefined> = {
+      xs: this.inputs(t0 + 1, n),
+      ...this.stateFeeds(prev, 'h0'),
+      ...this.params,
+    };
+    if (kind === 'range-final') {
+      // The initial value of the carried activations is never read; one zero tensor serves every run.
+      const A = ACTS_WIDTH[this.s.graph.cell] * this.H;
+      this.actsZeros ??= floatTensor(allocFloat(this.s.graph.dtype, this.B * A), [this.B, A]);
+      feeds['acts0'] = this.actsZeros;
+    }
+    const r = await this.run(kind, feeds);
+    const hAll = this.out(r, 'h_all');
+    const cAll = this.lstm ? this.out(r, 'c_all') : undefined;
+    const last = this.lstm ? [this.out(r, 'h_last'), this.out(r, 'c_last')] : [this.out(r, 'h_last')];
+    const stateCache = new Map<number, StateTensors>();
+    const stateAt = (j: number): StateTensors => {
+      if (j < 0) return prev;
+      if (j === n - 1) return last;
+      let s = stateCache.get(j);
+      if (s === undefined) {
+        s = cAll === undefined ? [sliceStacked(hAll, j)] : [sliceStacked(hAll, j), sliceStacked(cAll, j)];
+        stateCache.set(j, s);
+      }
+      return s;
+    };
+    const actsAll = kind === 'range-stacked' ? this.out(r, 'acts_all') : undefined;
+    for (let j = 0; j < n; j++) {
+      const want = wants[j];
+      if (want === 'none') continue;
+      states[offset + j] = stateAt(j);
+      if (want !== 'internal') continue;
+      let extra: Tensor[] = [];
+      if (acts) {
+        if (actsAll !== undefined) extra = [sliceStacked(actsAll, j)];
+        else if (j === n - 1) extra = [this.out(r, 'acts_last')];
+        else throw new Error(`${this.name}: internal state of step ${t0 + j + 1} in the middle of a range`);
+      }
+      internals[offset + j] = { prev: stateAt(j - 1), next: stateAt(j), extra };
+    }
+    return last;
+  }
+
+  async backward(internal: InternalData, d: StateTensors | null, t: number): Promise<StateTensors> {
+    const start = now();
+    const { B, H, G } = this;
+    const dtype = this.s.graph.dtype;
+    const weight = lossWeight(this.batch, t);
+    const withHead = weight > 0;
+    const feeds: Record<string, Tensor | undefined> = {
+      U: this.params['U'],
+      dh: d?.[0] ?? this.zeros,
+      dc: d?.[1] ?? this.zeros,
+      h_prev: internal.prev[0],
+      c_prev: internal.prev[1],
+      h: internal.next[0],
+      c: internal.next[1],
+      acts: internal.extra[0],
+    };
+    if (this.s.mode === 'recomputed') {
+      feeds['x'] = this.inputs(t, 1);
+      Object.assign(feeds, this.params);
+    }
+    if (withHead) {
+      feeds['Wy'] = this.params['Wy'];
+      feeds['by'] = this.params['by'];
+      feeds['weight'] = scalarTensor(dtype, weight);
+      const targets = this.arrays.targets;
+      if (targets instanceof BigInt64Array) {
+        feeds['target'] = new OrtTensor('int64', targets.subarray((t - 1) * B, t * B), [B]);
+      } else {
+        feeds['target'] = floatTensor(targets.subarray((t - 1) * B * this.O, t * B * this.O), [B, this.O]);
+      }
+    }
+    const sp = this.s.sparsity;
+    let sampleSize = B * G;
+    if (sp?.mode === 'fixed') feeds['threshold'] = scalarTensor(dtype, sp.threshold);
+    else if (sp?.mode === 'dynamic') {
+      const rows = Math.min(B, sp.sampleRows ?? B);
+      sampleSize = rows * G;
+      feeds['keep_count'] = new OrtTensor(
+        'int64',
+        BigInt64Array.of(BigInt(keptCount(sampleSize, sp.targetSparsity))),
+        [1],
+      );
+      feeds['sample_rows'] = new OrtTensor('int64', BigInt64Array.of(BigInt(rows)), [1]);
+    }
+    if (!this.deferred.continues(t)) await this.flush();
+    const r = await this.run(withHead ? 'bwd-head' : 'bwd', feeds);
+    this.counters.backwardRuns++;
+    const dPrev = this.lstm ? [this.out(r, 'dh_prev'), this.out(r, 'dc_prev')] : [this.out(r, 'dh_prev')];
+    if (withHead) this.lossSum += scalarOf(this.out(r, 'loss'));
+    if (sp !== undefined) {
+      this.sparsityCounter.add(
+        B * G,
+        scalarOf(this.out(r, 'zeros')),
+        scalarOf(this.out(r, 'threshold_used')),
+        2 * (this.I + H),
+      );
+    }
+    const hPrev = internal.prev[0];
+    if (hPrev === undefined) throw new Error(`${this.name}: internal state without h_prev`);
+    const dgatesH = this.s.graph.cell === 'gru' ? floatData(this.out(r, 'dgates_h')) : undefined;
+    const head = withHead
+      ? { dy: floatData(this.out(r, 'dy')), h: floatData(internal.next[0] as Tensor) }
+      : undefined;
+    this.deferred.push(t, floatData(this.out(r, 'dgates')), dgatesH, floatData(hPrev), head);
+    this.counters.backwardMs += now() - start;
+    if (t === 1) {
+      let o = 0;
+      for (const part of dPrev) {
+        this.dInitial.set(floatData(part), o);
+        o += B * H;
+      }
+    }
+    if (this.deferred.full || t === 1) await this.flush();
+    return dPrev;
+  }
+
+  /** Compute the weight gradients of the held chunk and add them (and the input gradients) up. */
+  private async flush(): Promise<void> {
+    if (this.deferred.count === 0) return;
+    const start = now();
+    const v = this.deferred.views();
+    const size = this.B * this.I;
+    const r = await this.run('wgrad', {
+      dgates: v.dA,
+      dgates_h: v.dAh,
+      x: this.inputs(v.low, this.deferred.count, 'rows'),
+      h_prev: v.hPrev,
+      W: this.params['W'],
+    });
+    const dxRows = floatData(this.out(r, 'dx'));
+    accumulate(this.dInputs, dxRows, (v.low - 1) * size);
+    for (const name of this.s.graph.cell === 'gru' ? ['W', 'U', 'b', 'bu'] : ['W', 'U', 'b']) {
+      accumulate(this.grads[name] as Float64Array, floatData(this.out(r, `d${name}`)));
+    }
+    this.counters.weightGradientRuns++;
+    if (v.dy !== undefined && v.hNext !== undefined) {
+      const h = await this.run('hgrad', { dy: v.dy, h: v.hNext });
+      accumulate(this.grads['Wy'] as Float64Array, floatData(this.out(h, 'dWy')));
+      accumulate(this.grads['by'] as Float64Array, floatData(this.out(h, 'dby')));
+      this.counters.weightGradientRuns++;
+    }
+    this.deferred.clear();
+    this.counters.weightGradientMs += now() - start;
+  }
+
+  zeroGradients(): void {
+    this.refreshParameters();
+    this.resetAccumulators();
+  }
+
+  loss(): number {
+    return this.lossSum;
+  }
+
+  async readGradients(): Promise<GradientReadout> {
+    await this.flush();
+    const parameters: Record<string, Float64Array> = {};
+    for (const [k, v] of Object.entries(this.grads)) parameters[k] = v.slice();
+    return { parameters, inputs: this.dInputs.slice(), initialState: this.dInitial.slice() };
+  }
+
+  /** Bytes held by the deferred weight-gradient buffers (working memory, not checkpoints). */
+  deferredBytes(): number {
+    const per = this.s.graph.dtype === 'float32' ? 4 : 8;
+    const rows = this.deferred.capacity * this.B;
+    const gru = this.s.graph.cell === 'gru';
+    return rows * (this.G * (gru ? 2 : 1) + 2 * this.H + this.O) * per;
+  }
+}

@@ -1,0 +1,359 @@
+/**
+ * The handle layer shared by the built-in and the user cells: a `CellBackendV1` over a `StepProgram`.
+ *
+ * Forward steps may be lazy: `forward` then records a node (step `t`, parent `h_{t-1}`) and returns at
+ * once; the computation happens when a value is needed (a backward step needs an internal state), and
+ * then every pending step on the way is computed in as few runs as possible (a fused range). Nodes are
+ * reference-counted by the handles the executor holds and by pending children, so that a state nobody
+ * can reach is dropped, and one still needed by a pending chain is kept until that chain is computed.
+ */
+import type { CellBackendV1, ForwardResultV1, GradientReadout } from '@rewind/executor';
+import type { StateBytes } from '@rewind/policy';
+import type { Tensor } from 'onnxruntime-node';
+import { OrtBackendError } from '../errors.js';
+
+/** What a carried state holds: `h`, then any further carried tensors (the LSTM's `c`). */
+export type StateTensors = readonly Tensor[];
+
+/** The internal state `s_t` as data: the states before and after the step, and the saved extras. */
+export interface InternalData {
+  readonly prev: StateTensors;
+  readonly next: StateTensors;
+  readonly extra: readonly Tensor[];
+}
+
+/** What a pending step on a path must produce. */
+export type Want = 'none' | 'state' | 'internal';
+
+/** The result of computing a path of forward steps: per step, the state and internal state asked for. */
+export interface PathResult {
+  readonly states: readonly (StateTensors | undefined)[];
+  readonly internals: readonly (InternalData | undefined)[];
+}
+
+/** The computations behind a backend: forward paths, backward steps, and the accumulated results. */
+export interface StepProgram {
+  readonly name: string;
+  readonly steps: number;
+  /** The initial state `h_0` (tensors never modified, so they may be shared). */
+  initialState(): StateTensors;
+  /**
+   * Compute forward steps `t0+1 .. t0+wants.length` from `root` (the state at `t0`). For each step `j`,
+   * `wants[j]` says what to return; the last step's state is always wanted.
+   */
+  forwardPath(root: StateTensors, t0: number, wants: readonly Want[]): Promise<PathResult>;
+  /** Backward step `t` (loss, gradients accumulated inside); returns the gradient at the previous state. */
+  backward(internal: InternalData, d: StateTensors | null, t: number): Promise<StateTensors>;
+  zeroGradients(): Promise<void> | void;
+  loss(): number;
+  readGradients(): Promise<GradientReadout>;
+}
+
+class Node {
+  readonly t: number;
+  parent: Node | undefined;
+  state: StateTensors | undefined;
+  internal: InternalData | undefined;
+  /** Live handles onto this node (hidden and internal). */
+  refs = 0;
+  /** Live internal handles onto this node. */
+  internalRefs = 0;
+  /** Pending nodes computed from this one. */
+  readonly children = new Set<Node>();
+
+  constructor(t: number, parent: Node | undefined, state: StateTensors | undefined) {
+    this.t = t;
+    this.parent = parent;
+    this.state = state;
+  }
+}
+
+const OWNER = Symbol('owner');
+
+/** A hidden-state handle of the ONNX Runtime backend (opaque). */
+export interface OrtHidden {
+  readonly kind: 'hidden';
+  /** The step the state belongs to (`h_step`). */
+  readonly step: number;
+}
+/** An internal-state handle of the ONNX Runtime backend (opaque). */
+export interface OrtInternal {
+  readonly kind: 'internal';
+  readonly step: number;
+}
+/** A gradient handle of the ONNX Runtime backend (opaque). */
+export interface OrtGradient {
+  readonly kind: 'gradient';
+  readonly step: number;
+}
+
+interface HiddenImpl extends OrtHidden {
+  readonly [OWNER]: object;
+  readonly node: Node;
+  disposed: boolean;
+  /** For a lent view (from `hiddenOf`): the internal handle it belongs to. */
+  readonly lentBy: InternalImpl | undefined;
+}
+interface InternalImpl extends OrtInternal {
+  readonly [OWNER]: object;
+  readonly node: Node;
+  disposed: boolean;
+  view: HiddenImpl | undefined;
+}
+interface GradientImpl extends OrtGradient {
+  readonly [OWNER]: object;
+  tensors: StateTensors | undefined;
+  disposed: boolean;
+}
+type AnyImpl = HiddenImpl | InternalImpl | GradientImpl;
+
+/** Counters of the engine's work. */
+export interface EngineCounters {
+  /** Forward step computations requested by the caller. */
+  forwardCalls: number;
+  /** Forward steps computed (lazy steps whose result nobody needed are never computed). */
+  forwardSteps: number;
+  /** Materializations: each computes one path of pending steps. */
+  paths: number;
+  backwardSteps: number;
+}
+
+/** Options of the engine. */
+export interface EngineOptions {
+  /** Defer forward steps until a value is needed, and compute pending ranges together (default true). */
+  readonly lazy: boolean;
+  readonly stateBytes: StateBytes;
+}
+
+/** A `CellBackendV1` over a program, with lazy forward steps and checked handles. */
+export class Engine implements CellBackendV1<OrtHidden, OrtInternal, OrtGradient> {
+  readonly specificationVersion = 'rewind-backend-v1' as const;
+  readonly name: string;
+  readonly steps: number;
+  readonly counters: EngineCounters = { forwardCalls: 0, forwardSteps: 0, paths: 0, backwardSteps: 0 };
+  private readonly program: StepProgram;
+  private readonly options: EngineOptions;
+  private readonly owner = {};
+  private live = 0;
+  private nextBackward: number;
+
+  constructor(program: StepProgram, options: EngineOptions) {
+    this.program = program;
+    this.options = options;
+    this.name = program.name;
+    this.steps = program.steps;
+    this.nextBackward = program.steps;
+  }
+
+  stateBytes(): StateBytes {
+    return { ...this.options.stateBytes };
+  }
+
+  liveHandles(): number {
+    return this.live;
+  }
+
+  private fail(code: 'E_HANDLE' | 'E_STEP', message: string): never {
+    throw new OrtBackendError(code, `${this.name}: ${message}`);
+  }
+
+  private use<K extends AnyImpl['kind']>(
+    handle: unknown,
+    kind: K,
+    where: string,
+  ): Extract<AnyImpl, { kind: K }> {
+    const h = handle as Partial<AnyImpl> | null;
+    if (typeof h !== 'object' || h === null || h[OWNER] !== this.owner || h.kind !== kind) {
+      this.fail('E_HANDLE', `${where} expects a ${kind} handle of this backend`);
+    }
+    if (h.disposed === true) this.fail('E_HANDLE', `${where} was given a disposed ${kind} handle`);
+    if (kind === 'hidden') {
+      const lentBy = (h as HiddenImpl).lentBy;
+      if (lentBy?.disposed === true)
+        this.fail('E_HANDLE', `${where} was given a view of a disposed internal state`);
+    }
+    return h as Extract<AnyImpl, { kind: K }>;
+  }
+
+  private checkStep(t: number, where: string): void {
+    if (!Number.isInteger(t) || t < 1 || t > this.steps) {
+      this.fail('E_STEP', `${where} step ${t} is outside 1..${this.steps}`);
+    }
+  }
+
+  private hiddenHandle(node: Node, lentBy: InternalImpl | undefined): HiddenImpl {
+    return { kind: 'hidden', step: node.t, [OWNER]: this.owner, node, disposed: false, lentBy };
+  }
+
+  initialState(): OrtHidden {
+    const node = new Node(0, undefined, this.program.initialState());
+    node.refs++;
+    this.live++;
+    return this.hiddenHandle(node, undefined);
+  }
+
+  async forward(
+    hPrev: OrtHidden,
+    t: number,
+    keepInternal: boolean,
+  ): Promise<ForwardResultV1<OrtHidden, OrtInternal>> {
+    const prev = this.use(hPrev, 'hidden', 'forward').node;
+    this.checkStep(t, 'forward');
+    if (prev.t !== t - 1) this.fail('E_STEP', `forward step ${t} was given h_${prev.t}, expected h_${t - 1}`);
+    this.counters.forwardCalls++;
+    const node = new Node(t, prev, undefined);
+    prev.children.add(node);
+    node.refs++;
+    this.live++;
+    const h = this.hiddenHandle(node, undefined);
+    let internal: InternalImpl | undefined;
+    if (keepInternal) {
+      node.refs++;
+      node.internalRefs++;
+      this.live++;
+      internal = { kind: 'internal', step: t, [OWNER]: this.owner, node, disposed: false, view: undefined };
+    }
+    if (!this.options.lazy) await this.materialize(node);
+    return internal === undefined ? { h } : { h, internal };
+  }
+
+  hiddenOf(internal: OrtInternal): OrtHidden {
+    const s = this.use(internal, 'internal', 'hiddenOf');
+    if (s.view === undefined) s.view = this.hiddenHandle(s.node, s);
+    return s.view;
+  }
+
+  async backward(internal: OrtInternal, dh: OrtGradient | null, t: number): Promise<OrtGradient> {
+    const s = this.use(internal, 'internal', 'backward');
+    const d = dh === null ? null : this.use(dh, 'gradient', 'backward');
+    this.checkStep(t, 'backward');
+    if (s.node.t !== t)
+      this.fail('E_STEP', `backward step ${t} was given the internal state of step ${s.node.t}`);
+    if (t !== this.nextBackward && t !== this.steps) {
+      this.fail(
+        'E_STEP',
+        `backward step ${t} out of order; expected ${this.nextBackward} (or ${this.steps} to start a pass)`,
+      );
+    }
+    if ((t === this.steps) !== (d === null)) {
+      this.fail(
+        'E_STEP',
+        `backward step ${t} needs ${t === this.steps ? 'no incoming gradient' : 'an incoming gradient'}`,
+      );
+    }
+    await this.materialize(s.node);
+    const data = s.node.internal;
+    if (data === undefined) throw new Error(`${this.name}: internal state of step ${t} was not computed`);
+    const out = await this.program.backward(data, d?.tensors ?? null, t);
+    this.counters.backwardSteps++;
+    this.nextBackward = t === 1 ? this.steps : t - 1;
+    this.live++;
+    const g: GradientImpl = {
+      kind: 'gradient',
+      step: t - 1,
+      [OWNER]: this.owner,
+      tensors: out,
+      disposed: false,
+    };
+    return g;
+  }
+
+  dispose(handle: OrtHidden | OrtInternal | OrtGradient): void {
+    const h = handle as Partial<AnyImpl> | null;
+    if (typeof h !== 'object' || h === null || h[OWNER] !== this.owner) {
+      this.fail('E_HANDLE', 'dispose expects a handle of this backend');
+    }
+    if (h.kind === 'hidden' && (h as HiddenImpl).lentBy !== undefined) {
+      this.fail('E_HANDLE', 'dispose was given a lent hidden state (from hiddenOf)');
+    }
+    if (h.disposed === true) this.fail('E_HANDLE', `${String(h.kind)} handle disposed twice`);
+    const impl = h as AnyImpl;
+    impl.disposed = true;
+    this.live--;
+    if (impl.kind === 'gradient') {
+      impl.tensors = undefined;
+      return;
+    }
+    const node = impl.node;
+    node.refs--;
+    if (impl.kind === 'internal') {
+      node.internalRefs--;
+      if (node.internalRefs === 0) node.internal = undefined;
+    }
+    this.prune(node);
+  }
+
+  /** Drop a node nobody can reach any more, and then its parent if that was its last use. */
+  private prune(start: Node): void {
+    let node: Node | undefined = start;
+    while (node !== undefined && node.refs === 0 && node.children.size === 0) {
+      node.state = undefined;
+      node.internal = undefined;
+      const parent: Node | undefined = node.parent;
+      node.parent = undefined;
+      parent?.children.delete(node);
+      node = parent;
+    }
+  }
+
+  /** Compute `target` (and its internal state if a live handle wants it), with every pending step before it. */
+  private async materialize(target: Node): Promise<void> {
+    if (target.state !== undefined && (target.internalRefs === 0 || target.internal !== undefined)) return;
+    const path: Node[] = [];
+    let n: Node | undefined = target;
+    while (n !== undefined && n.state === undefined) {
+      path.push(n);
+      n = n.parent;
+    }
+    const root = n;
+    if (root === undefined || root.state === undefined)
+      throw new Error(`${this.name}: a pending step has no computed ancestor`);
+    if (path.length === 0)
+      throw new Error(`${this.name}: step ${target.t} has a state but lost its internal state`);
+    path.reverse();
+    const wants: Want[] = path.map((node, j) => {
+      if (node.internalRefs > 0) return 'internal';
+      const next = path[j + 1];
+      const otherChildren = node.children.size - (next !== undefined && node.children.has(next) ? 1 : 0);
+      return node.refs > 0 || otherChildren > 0 || j === path.length - 1 ? 'state' : 'none';
+    });
+    const result = await this.program.forwardPath(root.state, root.t, wants);
+    this.counters.paths++;
+    this.counters.forwardSteps += path.length;
+    for (let j = 0; j < path.length; j++) {
+      const node = path[j] as Node;
+      const want = wants[j] as Want;
+      if (want !== 'none') {
+        const state = result.states[j];
+        if (state === undefined) throw new Error(`${this.name}: step ${node.t} was not returned`);
+        node.state = state;
+        if (want === 'internal') {
+          const internal = result.internals[j];
+          if (internal === undefined)
+            throw new Error(`${this.name}: internal state of step ${node.t} was not returned`);
+          node.internal = internal;
+        }
+      }
+      // Computed (or not needed): either way it no longer depends on its parent.
+      const parent = node.parent;
+      node.parent = undefined;
+      parent?.children.delete(node);
+    }
+    // Nodes on the path that nobody holds, and the root if this was its last pending child.
+    for (const node of path) this.prune(node);
+    this.prune(root);
+  }
+
+  async zeroGradients(): Promise<void> {
+    this.nextBackward = this.steps;
+    await this.program.zeroGradients();
+  }
+
+  loss(): number {
+    return this.program.loss();
+  }
+
+  readGradients(): Promise<GradientReadout> {
+    return this.program.readGradients();
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * The runtime adapter: ONNX Runtime sessions (created once per graph and configuration, cached), the
+ * execution provider, and the diagnosis of a CUDA provider that cannot load.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { delimiter, dirname, join } from 'node:path';
+import { InferenceSession, type Tensor } from 'onnxruntime-node';
+import { OrtBackendError } from '../errors.js';
+
+/** Where sessions run. */
+export type ExecutionProvider = 'cpu' | 'cuda';
+
+/** Session settings shared by every graph of one backend. */
+export interface SessionSettings {
+  readonly executionProvider: ExecutionProvider;
+  /** CUDA device ordinal. */
+  readonly deviceId: number;
+  /** ONNX Runtime's intra-op thread count; absent: its default (one per physical core). */
+  readonly intraOpNumThreads?: number;
+}
+
+/** The provider libraries the CUDA execution provider of onnxruntime-node 1.29.0 loads. */
+export const CUDA_PROVIDER_LIBRARIES = [
+  'libonnxruntime_providers_shared.so',
+  'libonnxruntime_providers_cuda.so',
+];
+
+/** The CUDA 13 runtime libraries the provider library needs. */
+export const CUDA_RUNTIME_LIBRARIES = ['libcudart.so.13', 'libcublas.so.13', 'libcurand.so.10'];
+
+/** How to get the CUDA libraries, for error messages and the README. */
+export const CUDA_INSTALL_HINT =
+  'install the provider libraries for onnxruntime-node 1.29.0 built against CUDA 13: libonnxruntime_providers_cuda.so and ' +
+  'libonnxruntime_providers_shared.so from the npm package com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9 ' +
+  '(directory Plugins/Linux/x64/), placed next to the onnxruntime-node binding or in a directory on LD_LIBRARY_PATH, ' +
+  'plus the CUDA 13 runtime libraries libcublas.so.13, libcudart.so.13 and libcurand.so.10 on LD_LIBRARY_PATH ' +
+  '(e.g. from the pip packages nvidia-cublas, nvidia-cuda-runtime, nvidia-curand)';
+
+/** The directory holding onnxruntime-node's native binding (where the provider libraries are looked for first). */
+export function bindingDirectory(): string | undefined {
+  try {
+    const require = createRequire(import.meta.url);
+    const entry = require.resolve('onnxruntime-node');
+    return join(dirname(entry), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  } catch {
+    return undefined;
+  }
+}
+
+const SYSTEM_LIBRARY_DIRS = [
+  '/usr/local/cuda/lib64',
+  '/usr/lib/x86_64-linux-gnu',
+  '/lib/x86_64-linux-gnu',
+  '/usr/lib64',
+  '/usr/lib',
+  '/usr/local/lib',
+];
+
+/** Where `diagnoseCudaLibraries` looks, and how it tests for a file. */
+export interface LibrarySearch {
+  /** Directories searched for the provider libraries (default: the binding's directory, then LD_LIBRARY_PATH). */
+  readonly providerDirs: readonly string[];
+  /** Directories searched for the CUDA runtime libraries (default: LD_LIBRARY_PATH, the binding's, system dirs). */
+  readonly runtimeDirs: readonly string[];
+  readonly exists: (path: string) => boolean;
+}
+
+/** The default search: onnxruntime-node's binding directory, `LD_LIBRARY_PATH`, and the usual system directories. */
+export function defaultLibrarySearch(env: NodeJS.ProcessEnv = process.env): LibrarySearch {
+  const ld = (env['LD_LIBRARY_PATH'] ?? '').split(delimiter).filter((d) => d !== '');
+  const binding = bindingDirectory();
+  const providerDirs = binding === undefined ? ld : [binding, ...ld];
+  return { providerDirs, runtimeDirs: [...providerDirs, ...SYSTEM_LIBRARY_DIRS], exists: existsSync };
+}
+
+/** The CUDA-related shared libraries that cannot be found (best effort: the dynamic loader has the last word). */
+export function diagnoseCudaLibraries(search: LibrarySearch = defaultLibrarySearch()): string[] {
+  const missing: string[] = [];
+  const find = (lib: string, dirs: readonly string[]): boolean =>
+    dirs.some((d) => search.exists(join(d, lib)));
+  for (const lib of CUDA_PROVIDER_LIBRARIES) if (!find(lib, search.providerDirs)) missing.push(lib);
+  for (const lib of CUDA_RUNTIME_LIBRARIES) if (!find(lib, search.runtimeDirs)) missing.push(lib);
+  return missing;
+}
+
+/** Turn a failed CUDA session creation into the typed error. */
+export function cudaUnavailable(cause: unknown, search?: LibrarySearch): OrtBackendError {
+  const missing = diagnoseCudaLibraries(search);
+  const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+  const what =
+    missing.length > 0
+      ? `missing ${missing.join(', ')} (looked next to the onnxruntime-node binding, on LD_LIBRARY_PATH and in system library directories)`
+      : 'the libraries were found, so the GPU, its driver or a library version is at fault';
+  return new OrtBackendError(
+    'E_CUDA_UNAVAILABLE',
+    `the CUDA execution provider could not be loaded (ONNX Runtime: ${reason}); ${what}. To use CUDA, ${CUDA_INSTALL_HINT}.`,
+    { cause, missingLibraries: missing },
+  );
+}
+
+function sessionOptions(settings: SessionSettings): InferenceSession.SessionOptions {
+  const executionProviders: InferenceSession.ExecutionProviderConfig[] =
+    settings.executionProvider === 'cuda' ? [{ name: 'cuda', deviceId: settings.deviceId }] : ['cpu'];
+  const options: InferenceSession.SessionOptions = {
+    executionProviders,
+    graphOptimizationLevel: 'all',
+    // Outputs are copied on every run in Node; the arena only helps reuse ORT's own scratch buffers.
+    enableCpuMemArena: true,
+  };
+  return settings.intraOpNumThreads === undefined
+    ? options
+    : { ...options, intraOpNumThreads: settings.intraOpNumThreads };
+}
+
+const cache = new Map<string, Promise<InferenceSession>>();
+
+function settingsKey(s: SessionSettings): string {
+  return `${s.executionProvider}:${s.deviceId}:${s.intraOpNumThreads ?? 'default'}`;
+}
+
+/** Create a session, mapping a CUDA provider failure to `E_CUDA_UNAVAILABLE` and any other to `errorCode`. */
+export async function createSession(
+  model: Uint8Array,
+  settings: SessionSettings,
+  what: string,
+  errorCode: 'E_SESSION' | 'E_USER_CELL_LOAD' = 'E_SESSION',
+): Promise<InferenceSession> {
+  try {
+    return await InferenceSession.create(model, sessionOptions(settings));
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (settings.executionProvider === 'cuda' && /cuda|shared library|provider/i.test(message)) {
+      throw cudaUnavailable(error);
+    }
+    throw new OrtBackendError(errorCode, `ONNX Runtime could not create a session for ${what}: ${message}`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * The session of one of the backend's own graphs, created once per graph and settings and shared by
+ * every backend of the process. `key` names the graph and its configuration; `build` makes its bytes.
+ */
+export function cachedSession(
+  key: string,
+  settings: SessionSettings,
+  build: () => Uint8Array,
+): Promise<InferenceSession> {
+  const full = `${settingsKey(settings)}|${key}`;
+  let s = cache.get(full);
+  if (s === undefined) {
+    s = createSession(build(), settings, key);
+    cache.set(full, s);
+    // A failed creation is not cached: the next backend tries again (e.g. after installing CUDA).
+    s.catch(() => cache.delete(full));
+  }
+  return s;
+}
+
+/** Release every cached session (they are re-created on demand). */
+export async function releaseCachedSessions(): Promise<void> {
+  const all = [...cache.values()];
+  cache.clear();
+  await Promise.allSettled(all.map(async (p) => (await p).release()));
+}
+
+/** Run a session with exactly the inputs it declares, picked from `available`. */
+export async function runSession(
+  session: InferenceSession,
+  available: Readonly<Record<string, Tensor | undefined>>,
+  what: string,
+): Promise<InferenceSession.ReturnType> {
+  const feeds: Record<string, Tensor> = {};
+  for (const name of session.inputNames) {
+    const t = available[name];
+    if (t === undefined) throw new Error(`${what}: no value for input ${name}`);
+    feeds[name] = t;
+  }
+  return session.run(feeds);
+}
