@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -363,6 +363,45 @@ describe('rewind command line', () => {
     expect(r.code).toBe(EXIT.failure);
     expect(r.stderr).toContain('E_MEMORY_LIMIT');
     expect(r.stderr).toContain('give a smaller --memory');
+  });
+
+  it('trains on ONNX Runtime (CPU) like on tfjs, and refuses CUDA without its libraries', async () => {
+    const argv = [
+      'train',
+      '--backend',
+      'ort-cpu',
+      '--steps',
+      '40',
+      '--batch',
+      '4',
+      '--hidden',
+      '16',
+      '--iterations',
+      '4',
+    ];
+    const r = await run([...argv, '--memory', '25%', '--learning-rate', '0.02', '--json']);
+    expect(r.code).toBe(EXIT.ok);
+    const s = JSON.parse(r.text) as Record<string, number | string>;
+    expect(s).toMatchObject({ backend: 'ort-cpu', steps: 40, backwards: 40 });
+    expect(s['peakCheckpointBytes']).toBeLessThanOrEqual(s['budgetBytes'] as number);
+    expect(s['loss']).toBeLessThan(s['initialLoss'] as number);
+    if (!existsSync('/dev/nvidia0')) {
+      const cuda = await run([
+        'train',
+        '--backend',
+        'ort-cuda',
+        '--steps',
+        '10',
+        '--batch',
+        '2',
+        '--hidden',
+        '4',
+      ]);
+      expect(cuda.code).toBe(EXIT.failure);
+      expect(cuda.stderr).toMatch(
+        /^rewind train: E_CUDA_UNAVAILABLE: the CUDA execution provider could not be loaded/m,
+      );
+    }
   });
 
   it('refuses unknown backends and cells', async () => {

@@ -62,7 +62,7 @@ export interface Runner {
 export class RunnerError extends Error {
   readonly code: string;
   constructor(code: string, message: string) {
-    super(message);
+    super(message.startsWith(`${code}: `) ? message.slice(code.length + 2) : message);
     this.name = 'RunnerError';
     this.code = code;
   }
@@ -141,6 +141,125 @@ async function tfjsRunner(spec: ModelSpec, text: string): Promise<Runner> {
   };
 }
 
+/** Adam with global-norm clipping over plain parameter arrays (for backends that hold no optimiser). */
+export function createAdam(
+  params: Readonly<Record<string, Float64Array>>,
+  learningRate: number,
+  clipNorm: number,
+) {
+  const beta1 = 0.9;
+  const beta2 = 0.999;
+  const eps = 1e-8;
+  const m = new Map(Object.entries(params).map(([k, v]) => [k, new Float64Array(v.length)]));
+  const v = new Map(Object.entries(params).map(([k, p]) => [k, new Float64Array(p.length)]));
+  let t = 0;
+  return {
+    /** Apply one update; returns the gradients' global norm before clipping. */
+    step(grads: Readonly<Record<string, ArrayLike<number>>>): number {
+      let sq = 0;
+      for (const g of Object.values(grads)) for (let i = 0; i < g.length; i++) sq += g[i]! * g[i]!;
+      const norm = Math.sqrt(sq);
+      const scale = clipNorm > 0 && norm > clipNorm ? clipNorm / norm : 1;
+      t++;
+      const c1 = 1 - beta1 ** t;
+      const c2 = 1 - beta2 ** t;
+      for (const [name, p] of Object.entries(params)) {
+        const g = grads[name];
+        if (g === undefined) continue;
+        const mm = m.get(name)!;
+        const vv = v.get(name)!;
+        for (let i = 0; i < p.length; i++) {
+          const gi = g[i]! * scale;
+          mm[i] = beta1 * mm[i]! + (1 - beta1) * gi;
+          vv[i] = beta2 * vv[i]! + (1 - beta2) * gi * gi;
+          p[i] = p[i]! - (learningRate * (mm[i]! / c1)) / (Math.sqrt(vv[i]! / c2) + eps);
+        }
+      }
+      return norm;
+    },
+  };
+}
+
+async function ortRunner(spec: ModelSpec, text: string): Promise<Runner> {
+  const [ort, ref, executor, tfjs] = await Promise.all([
+    import('@rewind/backend-onnxruntime'),
+    import('@rewind/executor/reference'),
+    import('@rewind/executor'),
+    import('@rewind/backend-tfjs'),
+  ]);
+  // The character dataset is pure (token ids); its batches have the executor's layout, `(t-1) * B + r`.
+  const data = tfjs.createCharDataset(text, { batchSize: spec.batch, steps: spec.steps, seed: spec.seed });
+  const V = data.vocabulary.size;
+  const model = ref.createReferenceModel({
+    cell: spec.cell,
+    inputSize: V,
+    hiddenSize: spec.hidden,
+    head: { kind: 'softmax', classes: V },
+    seed: spec.seed,
+  });
+  const toBatch = (b: { inputs: Int32Array; targets: Int32Array }) => ({
+    steps: spec.steps,
+    batchSize: spec.batch,
+    inputs: ref.oneHot(b.inputs, V),
+    targets: b.targets,
+  });
+  const options = {
+    executionProvider: spec.backend === 'ort-cuda' ? ('cuda' as const) : ('cpu' as const),
+    ...(spec.sparsity === undefined ? {} : { sparsity: { targetSparsity: spec.sparsity } }),
+  };
+  const make = async (b: ReturnType<typeof toBatch>) => {
+    try {
+      return await ort.createOnnxBackend(model, b, options);
+    } catch (e) {
+      if (ort.isOrtBackendError(e)) throw new RunnerError(e.code, e.message);
+      throw e;
+    }
+  };
+  let batch = toBatch(data.sample());
+  let backend = await make(batch);
+  let used = false;
+  const adam = createAdam(model.params, spec.learningRate, spec.clipNorm);
+  return {
+    description: `${spec.cell.toUpperCase()} H=${spec.hidden} on onnxruntime ${options.executionProvider}`,
+    stateBytes: backend.stateBytes(),
+    vocabulary: V,
+    async step(policy, opts = {}) {
+      if (used && opts.sameBatch !== true) {
+        batch = toBatch(data.sample());
+        backend = await make(batch);
+      }
+      used = true;
+      const started = performance.now();
+      const r = await executor.runPolicy(backend, policy, {
+        ...(opts.onProgress === undefined ? {} : { onProgress: (e) => opts.onProgress?.(e.done, e.total) }),
+      });
+      const grads = await backend.readGradients();
+      const sparsity = backend.sparsityStats();
+      adam.step(grads.parameters);
+      const seconds = (performance.now() - started) / 1000;
+      const t = r.timings;
+      const cellMs = t.forward + t.recompute + t.backward;
+      return {
+        loss: r.loss,
+        seconds,
+        tokensPerSecond: (spec.batch * spec.steps) / seconds,
+        peakBytes: r.peakBytes,
+        forwards: r.forwards,
+        recomputes: r.recomputes,
+        backwards: r.backwards,
+        cellMs,
+        overheadMs: t.total - cellMs,
+        ...(sparsity === undefined
+          ? {}
+          : { sparsity: { achieved: sparsity.sparsity, skippableShare: sparsity.skippableShare } }),
+      };
+    },
+    async dispose() {
+      ort.releaseCachedSessions();
+    },
+  };
+}
+
 /**
  * Refuse, before any computation, a policy whose checkpoints cannot fit in the backend's memory (with room
  * for the weights and working tensors).
@@ -166,6 +285,6 @@ export async function createRunner(spec: ModelSpec, text: string): Promise<Runne
       return tfjsRunner(spec, text);
     case 'ort-cpu':
     case 'ort-cuda':
-      throw new RunnerError('E_BACKEND', `the ${spec.backend} backend is not available in this build`);
+      return ortRunner(spec, text);
   }
 }
