@@ -1,81 +1,25 @@
+import {
+  sparsitySettings as checkSparsity,
+  type SparsityOptions,
+  type SparsitySettings,
+  type SparsityStats,
+} from '@rewind/executor';
 import * as tf from '@tensorflow/tfjs-core';
 import { TfjsBackendError } from './errors.js';
 
 /**
- * Sparsified backward (Zhu et al., "Training LSTM with Sparsified SGD"): during each backward step, the
- * gradients at the gate pre-activations whose magnitude is under a threshold are set to zero before
- * they enter the weight-gradient and back-propagation products. Give exactly one of `threshold` (fixed)
- * and `targetSparsity` (a threshold chosen at every step: the quantile of `|dgates|` at that level).
+ * Sparsified backward (Zhu et al., "Training LSTM with Sparsified SGD"), with the options and statistics
+ * shared through `@rewind/executor`: during each backward step, the gradients at the gate pre-activations
+ * whose magnitude is at most a threshold are set to zero before they enter the weight-gradient and
+ * back-propagation products.
  */
-export interface SparsityOptions {
-  /** A fixed threshold: gate gradients with `|d| <= threshold` become zero. */
-  readonly threshold?: number;
-  /**
-   * A dynamic threshold: at every backward step, the quantile of `|dgates|` at this level (in `[0, 1)`),
-   * so that about this share of the gate gradients becomes zero.
-   */
-  readonly targetSparsity?: number;
-  /**
-   * With `targetSparsity`: estimate the quantile on the first `sampleRows` rows (sequences) of the batch
-   * instead of all of them (cheaper; default: every row, the exact quantile).
-   */
-  readonly sampleRows?: number;
-}
-
-/** What the sparsified backward achieved since the last `zeroGradients()`. */
-export interface SparsityStats {
-  /** Gate-gradient entries seen by the sparsifier. */
-  readonly entries: number;
-  /** Entries set to zero (or already zero). */
-  readonly zeros: number;
-  /** `zeros / entries`. */
-  readonly sparsity: number;
-  /** Mean of the per-step thresholds used. */
-  readonly meanThreshold: number;
-  /** Multiply-accumulates of the backward steps (gate products, loss head and input gradients included). */
-  readonly backwardMacs: number;
-  /** Of those, the ones with a zero gate gradient as a factor: skippable by a sparse kernel. */
-  readonly skippableMacs: number;
-  /** `skippableMacs / backwardMacs`. */
-  readonly skippableShare: number;
-}
-
-/** Validated sparsity options. */
-export interface SparsitySettings {
-  readonly mode: 'fixed' | 'quantile';
-  readonly threshold: number;
-  readonly targetSparsity: number;
-  readonly sampleRows: number | undefined;
-}
+export type { SparsityOptions, SparsitySettings, SparsityStats } from '@rewind/executor';
 
 /** Check sparsity options; undefined when sparsification is off. */
 export function sparsitySettings(options: SparsityOptions | undefined): SparsitySettings | undefined {
-  if (options === undefined) return undefined;
-  const { threshold, targetSparsity, sampleRows } = options;
-  if ((threshold === undefined) === (targetSparsity === undefined)) {
-    throw new TfjsBackendError('E_CONFIG', 'sparsity: give exactly one of threshold and targetSparsity');
-  }
-  if (threshold !== undefined && !(Number.isFinite(threshold) && threshold >= 0)) {
-    throw new TfjsBackendError(
-      'E_CONFIG',
-      `sparsity.threshold must be a finite number >= 0, got ${threshold}`,
-    );
-  }
-  if (targetSparsity !== undefined && !(targetSparsity >= 0 && targetSparsity < 1)) {
-    throw new TfjsBackendError(
-      'E_CONFIG',
-      `sparsity.targetSparsity must be in [0, 1), got ${targetSparsity}`,
-    );
-  }
-  if (sampleRows !== undefined && !(Number.isSafeInteger(sampleRows) && sampleRows >= 1)) {
-    throw new TfjsBackendError(
-      'E_CONFIG',
-      `sparsity.sampleRows must be a positive integer, got ${sampleRows}`,
-    );
-  }
-  return threshold !== undefined
-    ? { mode: 'fixed', threshold, targetSparsity: 0, sampleRows: undefined }
-    : { mode: 'quantile', threshold: 0, targetSparsity: targetSparsity ?? 0, sampleRows };
+  return checkSparsity(options, (message) => {
+    throw new TfjsBackendError('E_CONFIG', message);
+  });
 }
 
 /**

@@ -24,4 +24,10 @@ export {
   type RunResult,
   runPolicy,
 } from './run-policy.js';
+export {
+  type SparsityOptions,
+  type SparsitySettings,
+  type SparsityStats,
+  sparsitySettings,
+} from './sparsity.js';
 export { type HandleTracker, type TrackedMethod, trackHandles } from './tracking.js';
