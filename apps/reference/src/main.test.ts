@@ -344,8 +344,10 @@ describe('rewind command line', () => {
       runs: { strategy: string; measured: { memoryRatio: number; timeRatio: number } }[];
     };
     expect(b.runs.map((x) => x.strategy)).toEqual(['store-all', 'hsm', 'msm']);
-    expect(b.runs[0]!.measured.memoryRatio).toBe(1);
-    for (const x of b.runs.slice(1)) expect(x.measured.memoryRatio).toBeLessThanOrEqual(0.25);
+    for (const x of b.runs) {
+      if (x.strategy === 'store-all') expect(x.measured.memoryRatio).toBe(1);
+      else expect(x.measured.memoryRatio).toBeLessThanOrEqual(0.25);
+    }
   });
 
   it('refuses, before any work, a schedule whose checkpoints exceed the wasm heap', async () => {

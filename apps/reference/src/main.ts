@@ -127,13 +127,13 @@ Options:
   --json-out FILE    also write the loss curve and summary for 'rewind report --train FILE'`,
   bench: `Usage: rewind bench [options]
 
-Measures peak checkpoint memory and time per iteration of store-all and other strategies on one backend, in
-one run (interleaved), next to the cost model's predictions.
+Measures peak checkpoint memory and time per iteration of store-all and other strategies, for each backend,
+sequence length and budget given, in one run (the strategies interleaved), next to the cost model's predictions.
 
 Options:
-  --backend B        ${BACKENDS.join(' | ')} (default tfjs-wasm)
+  --backend B,B      one or more of ${BACKENDS.join(', ')}, side by side (default tfjs-wasm)
   --cell C           ${CELLS.join(' | ')} (default lstm)
-  --steps T          sequence length (default 1000)
+  --steps T,T        one or more sequence lengths (default 1000)
   --budgets P,P      budgets as shares of store-all memory in percent (default 5)
   --strategies S,S   strategies besides store-all (default chen-sqrt,hsm,ism,msm)
   --batch B, --hidden H, --seed N   the model (defaults 32, 256, 1)
@@ -548,34 +548,46 @@ async function cmdBench(args: string[], io: Io): Promise<number> {
     json: 'boolean',
   });
   if (values['help'] === true) return help(io, 'bench');
-  const spec = modelSpec(values, { steps: 1000, batch: 32, hidden: 256 });
-  const strategies = (str(values, 'strategies') ?? 'chen-sqrt,hsm,ism,msm')
-    .split(',')
-    .map((s) => strategyArg(s.trim()));
-  const percents = (str(values, 'budgets') ?? '5').split(',').map((p) => {
-    const v = Number(p.trim().replace(/%$/, ''));
+  const list = (key: string, fallback: string): string[] =>
+    (str(values, key) ?? fallback).split(',').map((x) => x.trim());
+  // Validate every backend and sequence length of the sweep before any work.
+  const specs = list('backend', 'tfjs-wasm').flatMap((backend) =>
+    list('steps', '1000').map((steps) =>
+      modelSpec({ ...values, backend, steps }, { steps: 1000, batch: 32, hidden: 256 }),
+    ),
+  );
+  const strategies = list('strategies', 'chen-sqrt,hsm,ism,msm').map(strategyArg);
+  const percents = list('budgets', '5').map((p) => {
+    const v = Number(p.replace(/%$/, ''));
     if (!(v > 0 && v <= 100))
       throw new UsageError('E_NUMBER', `--budgets: ${JSON.stringify(p)} is not a percentage`);
     return v;
   });
   const iterations = parseCount('iterations', str(values, 'iterations'), 2);
-  const result = await bench(io, spec, strategies, percents, iterations, await corpus(values, io));
+  const text = await corpus(values, io);
+  const parts: BenchFile[] = [];
+  for (const spec of specs) parts.push(await bench(io, spec, strategies, percents, iterations, text));
+  const result: BenchFile = {
+    machine: [...new Set(parts.map((p) => p.machine))].join('; '),
+    runs: parts.flatMap((p) => p.runs),
+  };
   const out = str(values, 'out');
   if (out !== undefined) await io.writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
   if (values['json'] === true) {
     io.stdout.write(`${JSON.stringify(result)}\n`);
     return EXIT.ok;
   }
+  const first = specs[0]!;
   io.stdout.write(
-    `${result.machine}\nB=${spec.batch}, H=${spec.hidden}, T=${spec.steps}; ratios against store-all, measured (predicted)\n\n`,
+    `${result.machine}\n${first.cell.toUpperCase()}, B=${first.batch}, H=${first.hidden}; ratios against store-all of the same backend and T, measured (predicted)\n\n`,
   );
   io.stdout.write(
-    `${'strategy'.padEnd(15)}${'budget'.padStart(8)}${'checkpoints'.padStart(13)}${'memory'.padStart(18)}${'ms/iter'.padStart(10)}${'time'.padStart(18)}${'overhead'.padStart(10)}\n`,
+    `${'backend'.padEnd(12)}${'T'.padStart(7)} ${'strategy'.padEnd(12)}${'budget'.padStart(7)}${'checkpoints'.padStart(13)}${'memory'.padStart(18)}${'ms/iter'.padStart(10)}${'time'.padStart(18)}${'overhead'.padStart(10)}\n`,
   );
   for (const r of result.runs) {
     const m = r.measured;
     io.stdout.write(
-      `${r.strategy.padEnd(15)}${`${r.budgetPercent}%`.padStart(8)}${formatBytes(m.peakCheckpointBytes).padStart(13)}` +
+      `${r.backend.padEnd(12)}${String(r.steps).padStart(7)} ${r.strategy.padEnd(12)}${`${r.budgetPercent}%`.padStart(7)}${formatBytes(m.peakCheckpointBytes).padStart(13)}` +
         `${`${(100 * m.memoryRatio).toFixed(2)}% (${(100 * r.predicted.memoryRatio).toFixed(2)}%)`.padStart(18)}` +
         `${m.msPerIteration.toFixed(0).padStart(10)}${`${m.timeRatio.toFixed(3)}x (${r.predicted.timeRatio.toFixed(3)}x)`.padStart(18)}` +
         `${`${(100 * (m.overheadShare ?? 0)).toFixed(2)}%`.padStart(10)}\n`,
