@@ -140,7 +140,12 @@ export function reportFigures(input: ReportInput): Figure[] {
                 encoding: {
                   x: { field: 'memory', type: 'quantitative' as const },
                   y: { field: 'time', type: 'quantitative' as const },
-                  shape: { field: 'strategy', type: 'nominal' as const, title: 'measured' },
+                  shape: {
+                    field: 'strategy',
+                    type: 'nominal' as const,
+                    title: 'measured',
+                    legend: { labelLimit: 320 },
+                  },
                 },
               },
             ]),
@@ -219,7 +224,12 @@ export function reportFigures(input: ReportInput): Figure[] {
             title: 'loss (nats per character)',
             scale: { zero: false },
           },
-          color: { field: 'run', type: 'nominal', title: 'run' },
+          color: {
+            field: 'run',
+            type: 'nominal',
+            title: 'run',
+            legend: { labelLimit: 320, orient: 'bottom', direction: 'vertical' },
+          },
         },
       },
     });
