@@ -48,6 +48,11 @@ export function planFor(
   });
 }
 
+/** The policy's time over store-all's under the cost model the app plans with (a backward = 2 forwards). */
+function predictedTimeRatio(policy: Policy): number {
+  return (policy.totals.forwards + 2 * policy.steps) / (3 * policy.steps);
+}
+
 /** Run `iterations` training steps with a progress bar; returns every step's outcome. */
 export async function trainLoop(
   io: Io,
@@ -144,7 +149,7 @@ export async function train(
       forwards: last.forwards,
       backwards: last.backwards,
       recomputes: last.recomputes,
-      predictedTimeRatio: (policy.totals.forwards + 2 * spec.steps) / (3 * spec.steps),
+      predictedTimeRatio: predictedTimeRatio(policy),
       sparsity: last.sparsity?.achieved ?? null,
       skippableShare: last.sparsity?.skippableShare ?? null,
     };
@@ -219,7 +224,6 @@ export async function bench(
       const rs = times[k]!;
       const ms = 1000 * median(rs.map((r) => r.seconds));
       const peak = Math.max(...rs.map((r) => r.peakBytes));
-      const predictedTime = (c.policy.totals.forwards + 2 * spec.steps) / (3 * spec.steps);
       return {
         backend: spec.backend,
         cell: spec.cell,
@@ -227,7 +231,7 @@ export async function bench(
         steps: spec.steps,
         budgetPercent: c.percent,
         predicted: {
-          timeRatio: predictedTime,
+          timeRatio: predictedTimeRatio(c.policy),
           memoryRatio: (c.policy.totals.peakBytes ?? 0) / all,
           forwards: c.policy.totals.forwards,
         },

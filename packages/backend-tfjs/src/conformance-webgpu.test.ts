@@ -1,6 +1,5 @@
-import { describeBackendConformance } from '@rewind/executor/conformance';
 import { afterAll, describe, expect, it } from 'vitest';
-import { conformanceOptions, type TestCell, tfjsFactory } from './conformance.test-util.js';
+import { describeTfjsConformance } from './conformance.test-util.js';
 import { createTfjsEngine } from './engine.js';
 import { isTfjsBackendError } from './errors.js';
 import { tryWebGpu } from './webgpu.test-util.js';
@@ -40,17 +39,5 @@ describe('webgpu', () => {
 });
 
 if (engine !== undefined) {
-  const cases: ReadonlyArray<readonly [TestCell, Parameters<typeof tfjsFactory>[2]]> = [
-    ['rnn', { kind: 'softmax', classes: 3 }],
-    ['lstm', { kind: 'mse', outputs: 2 }],
-    ['gru', { kind: 'softmax', classes: 4 }],
-    ['custom', { kind: 'mse', outputs: 2 }],
-  ];
-  for (const [cell, head] of cases) {
-    describeBackendConformance(
-      `tfjs webgpu ${cell} (${head.kind})`,
-      tfjsFactory(engine, cell, head),
-      conformanceOptions({ steps: [1, 2, 5, 8], budgets: 1, leakIterations: 8 }),
-    );
-  }
+  describeTfjsConformance(engine, { steps: [1, 2, 5, 8], budgets: 1, leakIterations: 8 });
 }

@@ -1,5 +1,9 @@
 import type { CellBackendV1 } from '@rewind/executor';
-import type { BackendFactory, ConformanceOptions } from '@rewind/executor/conformance';
+import {
+  type BackendFactory,
+  type ConformanceOptions,
+  describeBackendConformance,
+} from '@rewind/executor/conformance';
 import {
   createReferenceModel,
   type LossHead,
@@ -113,4 +117,23 @@ export function conformanceOptions(overrides: ConformanceOptions = {}): Conforma
     },
     ...overrides,
   };
+}
+
+/** The cells and heads every tfjs engine runs the executor's conformance suite on. */
+const CONFORMANCE_CASES: ReadonlyArray<readonly [TestCell, Parameters<typeof tfjsFactory>[2]]> = [
+  ['rnn', { kind: 'softmax', classes: 3 }],
+  ['lstm', { kind: 'mse', outputs: 2 }],
+  ['gru', { kind: 'softmax', classes: 4 }],
+  ['custom', { kind: 'mse', outputs: 2 }],
+];
+
+/** Register the conformance suite for every case on one engine. */
+export function describeTfjsConformance(engine: TfjsEngine, overrides: ConformanceOptions = {}): void {
+  for (const [cell, head] of CONFORMANCE_CASES) {
+    describeBackendConformance(
+      `tfjs ${engine.backend} ${cell} (${head.kind})`,
+      tfjsFactory(engine, cell, head),
+      conformanceOptions(overrides),
+    );
+  }
 }
