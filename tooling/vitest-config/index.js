@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Shared test configuration: tests sit beside the code as `src/*.test.ts`. Under CI a JSON report is
- * written too, so that `.ci/run` can print one total for the whole repository.
+ * Shared test configuration: tests sit beside the code as `src/*.test.ts`. A JSON report is written
+ * too (`.vitest-report.json`, a cached output of the test task), so that `.ci/run` can print one total
+ * for the whole repository.
  */
 export const base = defineConfig({
   test: {
@@ -11,7 +12,7 @@ export const base = defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    reporters: process.env.CI ? ['default', 'json'] : ['default'],
+    reporters: ['default', 'json'],
     outputFile: { json: '.vitest-report.json' },
   },
 });

@@ -348,6 +348,14 @@ describe('rewind command line', () => {
       if (x.strategy === 'store-all') expect(x.measured.memoryRatio).toBe(1);
       else expect(x.measured.memoryRatio).toBeLessThanOrEqual(0.25);
     }
+
+    // Two backends side by side: the host is named once, then each backend.
+    const two = await run([...argv, '--backend', 'tfjs-cpu,ort-cpu', '--strategies', 'msm', '--json']);
+    expect(two.code).toBe(EXIT.ok);
+    const both = JSON.parse(two.text) as { machine: string; runs: { backend: string }[] };
+    expect(both.runs.map((x) => x.backend)).toEqual(['tfjs-cpu', 'tfjs-cpu', 'ort-cpu', 'ort-cpu']);
+    expect(both.machine.match(/cores, Node/g)).toHaveLength(1);
+    expect(both.machine).toMatch(/tfjs.*; .*onnxruntime/);
   });
 
   it('refuses, before any work, a schedule whose checkpoints exceed the wasm heap', async () => {

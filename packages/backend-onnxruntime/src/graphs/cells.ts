@@ -84,21 +84,25 @@ interface ForwardValues {
   readonly acts: readonly string[];
 }
 
+/** The input of a step: `x_t`, or its projection `x_t W^T + b` already computed (`ax`, [B, G]). */
+type StepInput = { readonly x: string } | { readonly ax: string };
+
 function forwardOps(
   g: GraphBuilder,
   c: CellGraphConfig,
   p: ParamNames,
-  x: string,
+  input: StepInput,
   h: string,
   cPrev: string | undefined,
 ): ForwardValues {
+  const ax = 'ax' in input ? input.ax : g.gemm(input.x, p.W, p.b, { transB: true });
   if (c.cell === 'rnn') {
-    const a = g.gemm(h, p.U, g.gemm(x, p.W, p.b, { transB: true }), { transB: true });
+    const a = g.gemm(h, p.U, ax, { transB: true });
     return { h: g.tanh(a), acts: [] };
   }
   if (c.cell === 'lstm') {
     if (cPrev === undefined) throw new Error('an LSTM step needs c');
-    const a = g.gemm(h, p.U, g.gemm(x, p.W, p.b, { transB: true }), { transB: true });
+    const a = g.gemm(h, p.U, ax, { transB: true });
     const [ai, af, ag, ao] = g.split(a, 4, 1) as [string, string, string, string];
     const i = g.sigmoid(ai);
     const f = g.sigmoid(af);
@@ -108,7 +112,6 @@ function forwardOps(
     const hNext = g.mul(o, g.tanh(cNext));
     return { h: hNext, c: cNext, acts: [i, f, gg, o] };
   }
-  const ax = g.gemm(x, p.W, p.b, { transB: true });
   const ah = g.gemm(h, p.U, p.bu, { transB: true });
   const [axz, axr, axn] = g.split(ax, 3, 1) as [string, string, string];
   const [ahz, ahr, ahn] = g.split(ah, 3, 1) as [string, string, string];
@@ -221,7 +224,7 @@ export function forwardStepGraph(c: CellGraphConfig, options: ForwardStepOptions
   const h = g.input('h_prev', t, [B, H]);
   const cPrev = hasCellState(c.cell) ? g.input('c_prev', t, [B, H]) : undefined;
   const p = declareParams(g, c, 'all');
-  const out = forwardOps(g, c, p, x, h, cPrev);
+  const out = forwardOps(g, c, p, { x }, h, cPrev);
   g.output(out.h, 'h', t, [B, H]);
   if (out.c !== undefined) g.output(out.c, 'c', t, [B, H]);
   if (options.acts && out.acts.length > 0)
@@ -270,7 +273,7 @@ export function backwardStepGraph(c: CellGraphConfig, options: BackwardStepOptio
     hPrev = g.input('h_prev', t, [B, H]);
     cPrev = lstm ? g.input('c_prev', t, [B, H]) : undefined;
     p = declareParams(g, c, 'all');
-    const f = forwardOps(g, c, p, x, hPrev, cPrev);
+    const f = forwardOps(g, c, p, { x }, hPrev, cPrev);
     acts = f.acts;
     hNext = f.h;
     cNext = f.c;
@@ -380,13 +383,17 @@ export function forwardRangeGraph(c: CellGraphConfig, options: ForwardRangeOptio
   const c0 = lstm ? g.input('c0', t, [B, H]) : undefined;
   const acts0 = finalActs ? g.input('acts0', t, [B, A]) : undefined;
   const p = declareParams(g, c, 'all');
+  // The input projections of every step do not depend on the recurrence: one matrix product over all
+  // N*B rows before the Scan, which then scans over them ([N,B,G]).
+  const G = GATE_COUNT[c.cell] * H;
+  const axs = g.add(g.matmul(xs, g.op('Transpose', [p.W], { perm: attr.ints([1, 0]) })), p.b);
 
   const body = new GraphBuilder(`${c.cell}_step`, 'body_');
   const bh = body.input('body_h_in', t, [B, H]);
   const bc = lstm ? body.input('body_c_in', t, [B, H]) : undefined;
   if (finalActs) body.input('body_acts_in', t, [B, A]);
-  const bx = body.input('body_x', t, [B, c.inputSize]);
-  const f = forwardOps(body, c, p, bx, bh, bc);
+  const bax = body.input('body_ax', t, [B, G]);
+  const f = forwardOps(body, c, p, { ax: bax }, bh, bc);
   const packed = withActs && (finalActs || stackedActs) ? body.concat(f.acts, 1) : undefined;
   // State outputs, then scan outputs.
   body.output(f.h, 'body_h_out', t, [B, H]);
@@ -399,7 +406,7 @@ export function forwardRangeGraph(c: CellGraphConfig, options: ForwardRangeOptio
   const stateIn = [h0, ...(c0 === undefined ? [] : [c0]), ...(acts0 === undefined ? [] : [acts0])];
   const stateOut = ['h_last', ...(lstm ? ['c_last'] : []), ...(finalActs ? ['acts_last'] : [])];
   const scanOut = ['h_all', ...(lstm ? ['c_all'] : []), ...(stackedActs ? ['acts_all'] : [])];
-  g.opN('Scan', [...stateIn, xs], [...stateOut.map((n) => `${n}_v`), ...scanOut.map((n) => `${n}_v`)], {
+  g.opN('Scan', [...stateIn, axs], [...stateOut.map((n) => `${n}_v`), ...scanOut.map((n) => `${n}_v`)], {
     body: attr.graph(body.build()),
     num_scan_inputs: attr.int(1),
   });

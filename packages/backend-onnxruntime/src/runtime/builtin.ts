@@ -43,6 +43,8 @@ export interface BuiltinSettings {
   readonly mode: InternalMode;
   /** Backward steps whose weight gradients are computed together (1: every step). */
   readonly chunkSteps: number;
+  /** Most forward steps in one fused run. */
+  readonly fusedSteps: number;
   readonly sparsity: SparsitySettings | undefined;
   readonly session: SessionSettings;
 }
@@ -382,19 +384,22 @@ export class BuiltinProgram implements StepProgram {
     const internals: (InternalData | undefined)[] = new Array(k).fill(undefined);
     const acts = savesActs(this.s.graph.cell, this.s.mode);
     let prev = root;
+    // Every segment holds at most `fusedSteps` steps: the last index it may reach from `i`.
+    const limit = (from: number): number => Math.min(k - 1, from + this.s.fusedSteps - 1);
     let i = 0;
     while (i < k) {
       // A segment [i, j]: either a run of steps that all keep their internal state (stacked), or steps
       // that keep none, ending at the first that does (its internal state as the Scan's final state).
+      // Either way at most `fusedSteps` steps.
       let j = i;
       let stacked = false;
       if (acts && wants[i] === 'internal' && wants[i + 1] === 'internal') {
         stacked = true;
-        while (j + 1 < k && wants[j + 1] === 'internal') j++;
+        while (j < limit(i) && wants[j + 1] === 'internal') j++;
       } else if (acts) {
-        while (j < k - 1 && wants[j] !== 'internal') j++;
+        while (j < limit(i) && wants[j] !== 'internal') j++;
       } else {
-        j = k - 1;
+        j = limit(i);
       }
       prev = await this.segment(
         prev,
