@@ -12,6 +12,7 @@ import {
   CUDA_PROVIDER_LIBRARIES,
   CUDA_RUNTIME_LIBRARIES,
   cudaUnavailable,
+  defaultLibrarySearch,
   diagnoseCudaLibraries,
 } from './runtime/session.js';
 import { onnxFactory, relativeError, rnnUserCell } from './testing.test-util.js';
@@ -48,7 +49,7 @@ describe('CUDA unavailable: a typed error, never a CPU run', () => {
       }
       expect(error.message).toContain('com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9');
       expect(error.message).toContain('LD_LIBRARY_PATH');
-      expect(error.message).toContain('Failed to load shared library');
+      if (binding !== undefined) expect(error.message).toContain(binding);
       // The CPU still works afterwards.
       const cpu = await createOnnxBackend(model, batch);
       expect(cpu.options.executionProvider).toBe('cpu');
@@ -117,3 +118,13 @@ if (cudaReady) {
     { tolerance: 1e-4, finiteDifferences: { tolerance: 1e-5 } },
   );
 }
+
+describe('where the CUDA libraries are looked for', () => {
+  it('provider libraries next to the binding only, runtime libraries also on LD_LIBRARY_PATH', () => {
+    const search = defaultLibrarySearch({ LD_LIBRARY_PATH: '/opt/a:/opt/b' });
+    const binding = bindingDirectory();
+    expect(search.providerDirs).toEqual(binding === undefined ? ['/opt/a', '/opt/b'] : [binding]);
+    expect(search.runtimeDirs).toEqual(expect.arrayContaining(['/opt/a', '/opt/b', '/usr/local/cuda/lib64']));
+    if (binding !== undefined) expect(search.runtimeDirs[0]).toBe(binding);
+  });
+});

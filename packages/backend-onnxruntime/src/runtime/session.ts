@@ -33,9 +33,9 @@ export const CUDA_RUNTIME_LIBRARIES = ['libcudart.so.13', 'libcublas.so.13', 'li
 export const CUDA_INSTALL_HINT =
   'install the provider libraries for onnxruntime-node 1.29.0 built against CUDA 13: libonnxruntime_providers_cuda.so and ' +
   'libonnxruntime_providers_shared.so from the npm package com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9 ' +
-  '(directory Plugins/Linux/x64/), placed next to the onnxruntime-node binding or in a directory on LD_LIBRARY_PATH, ' +
-  'plus the CUDA 13 runtime libraries libcublas.so.13, libcudart.so.13 and libcurand.so.10 on LD_LIBRARY_PATH ' +
-  '(e.g. from the pip packages nvidia-cublas, nvidia-cuda-runtime, nvidia-curand)';
+  '(directory Plugins/Linux/x64/), copied into the onnxruntime-node binding directory (ONNX Runtime loads them from there ' +
+  'only, not from LD_LIBRARY_PATH), plus the CUDA 13 runtime libraries libcublas.so.13, libcudart.so.13 and ' +
+  'libcurand.so.10 on LD_LIBRARY_PATH (e.g. from the pip packages nvidia-cublas, nvidia-cuda-runtime, nvidia-curand)';
 
 /** The directory holding onnxruntime-node's native binding (where the provider libraries are looked for first). */
 export function bindingDirectory(): string | undefined {
@@ -59,9 +59,9 @@ const SYSTEM_LIBRARY_DIRS = [
 
 /** Where `diagnoseCudaLibraries` looks, and how it tests for a file. */
 export interface LibrarySearch {
-  /** Directories searched for the provider libraries (default: the binding's directory, then LD_LIBRARY_PATH). */
+  /** Directories searched for the provider libraries (default: the binding's directory, where ONNX Runtime loads them from). */
   readonly providerDirs: readonly string[];
-  /** Directories searched for the CUDA runtime libraries (default: LD_LIBRARY_PATH, the binding's, system dirs). */
+  /** Directories searched for the CUDA runtime libraries (default: the binding's, LD_LIBRARY_PATH, system dirs). */
   readonly runtimeDirs: readonly string[];
   readonly exists: (path: string) => boolean;
 }
@@ -70,8 +70,12 @@ export interface LibrarySearch {
 export function defaultLibrarySearch(env: NodeJS.ProcessEnv = process.env): LibrarySearch {
   const ld = (env['LD_LIBRARY_PATH'] ?? '').split(delimiter).filter((d) => d !== '');
   const binding = bindingDirectory();
-  const providerDirs = binding === undefined ? ld : [binding, ...ld];
-  return { providerDirs, runtimeDirs: [...providerDirs, ...SYSTEM_LIBRARY_DIRS], exists: existsSync };
+  // ONNX Runtime opens the provider libraries by absolute path, from the directory of its own library.
+  const providerDirs = binding === undefined ? ld : [binding];
+  const runtimeDirs = [
+    ...new Set([...(binding === undefined ? [] : [binding]), ...ld, ...SYSTEM_LIBRARY_DIRS]),
+  ];
+  return { providerDirs, runtimeDirs, exists: existsSync };
 }
 
 /** The CUDA-related shared libraries that cannot be found (best effort: the dynamic loader has the last word). */
@@ -85,16 +89,22 @@ export function diagnoseCudaLibraries(search: LibrarySearch = defaultLibrarySear
 }
 
 /** Turn a failed CUDA session creation into the typed error. */
-export function cudaUnavailable(cause: unknown, search?: LibrarySearch): OrtBackendError {
+export function cudaUnavailable(
+  cause: unknown,
+  search?: LibrarySearch,
+  source = 'ONNX Runtime: ',
+): OrtBackendError {
   const missing = diagnoseCudaLibraries(search);
   const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
   const what =
     missing.length > 0
-      ? `missing ${missing.join(', ')} (looked next to the onnxruntime-node binding, on LD_LIBRARY_PATH and in system library directories)`
+      ? `missing ${missing.join(', ')} (provider libraries looked for in the onnxruntime-node binding directory${
+          bindingDirectory() === undefined ? '' : ` ${bindingDirectory()}`
+        }, CUDA runtime libraries there, on LD_LIBRARY_PATH and in system library directories)`
       : 'the libraries were found, so the GPU, its driver or a library version is at fault';
   return new OrtBackendError(
     'E_CUDA_UNAVAILABLE',
-    `the CUDA execution provider could not be loaded (ONNX Runtime: ${reason}); ${what}. To use CUDA, ${CUDA_INSTALL_HINT}.`,
+    `the CUDA execution provider could not be loaded (${source}${reason}); ${what}. To use CUDA, ${CUDA_INSTALL_HINT}.`,
     { cause, missingLibraries: missing },
   );
 }
@@ -126,6 +136,21 @@ export async function createSession(
   what: string,
   errorCode: 'E_SESSION' | 'E_USER_CELL_LOAD' = 'E_SESSION',
 ): Promise<InferenceSession> {
+  if (settings.executionProvider === 'cuda') {
+    // Missing provider libraries are certain to fail: say so without asking ONNX Runtime (which would
+    // print its own error line first). Missing runtime libraries are only a guess: ONNX Runtime decides.
+    const search = defaultLibrarySearch();
+    const absent = CUDA_PROVIDER_LIBRARIES.filter(
+      (lib) => !search.providerDirs.some((d) => search.exists(join(d, lib))),
+    );
+    if (absent.length > 0 && bindingDirectory() !== undefined) {
+      throw cudaUnavailable(
+        new Error(`${absent.join(' and ')} not found next to the onnxruntime-node binding`),
+        search,
+        '',
+      );
+    }
+  }
   try {
     return await InferenceSession.create(model, sessionOptions(settings));
   } catch (error) {
