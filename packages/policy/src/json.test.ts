@@ -15,9 +15,8 @@ function reorder(value: unknown, rng: () => number): unknown {
       const j = Math.floor(rng() * (i + 1));
       [entries[i], entries[j]] = [entries[j]!, entries[i]!];
     }
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of entries) out[k] = reorder(v, rng);
-    return out;
+    // fromEntries defines own properties, so that a key named "__proto__" stays a key.
+    return Object.fromEntries(entries.map(([k, v]) => [k, reorder(v, rng)]));
   }
   return value;
 }
@@ -115,6 +114,8 @@ describe('canonicalJson (RFC 8785)', () => {
     const shared = { x: 1 };
     expect(canonicalJson({ a: undefined, b: shared, c: shared })).toBe('{"b":{"x":1},"c":{"x":1}}');
     expect(canonicalJson(Object.assign(Object.create(null) as object, { z: 1, y: 2 }))).toBe('{"y":2,"z":1}');
+    // JSON.parse makes "__proto__" an own key: it is written like any other.
+    expect(canonicalJson(JSON.parse('{"b":2,"__proto__":{"a":1}}'))).toBe('{"__proto__":{"a":1},"b":2}');
   });
 
   it('is independent of key order, parses back to the value and is idempotent', () => {
