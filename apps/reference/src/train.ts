@@ -170,7 +170,6 @@ export async function train(
   }
 }
 
-/** Measure store-all against other strategies on the same model and batches (`rewind bench`). */
 /** The measurements of one backend: the host, the backend's description, and the runs. */
 export interface BenchPart {
   readonly host: string;
@@ -185,6 +184,7 @@ export function benchMachine(parts: readonly BenchPart[]): string {
   return `${hosts.join('; ')}; ${runners.join('; ')}`;
 }
 
+/** Measure store-all against other strategies on the same model and batches (`rewind bench`). */
 export async function bench(
   io: Io,
   spec: ModelSpec,

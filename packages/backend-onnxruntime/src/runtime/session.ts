@@ -37,7 +37,7 @@ export const CUDA_INSTALL_HINT =
   'only, not from LD_LIBRARY_PATH), plus the CUDA 13 runtime libraries libcublas.so.13, libcudart.so.13 and ' +
   'libcurand.so.10 on LD_LIBRARY_PATH (e.g. from the pip packages nvidia-cublas, nvidia-cuda-runtime, nvidia-curand)';
 
-/** The directory holding onnxruntime-node's native binding (where the provider libraries are looked for first). */
+/** The directory holding onnxruntime-node's native binding (where ONNX Runtime loads the provider libraries from). */
 export function bindingDirectory(): string | undefined {
   try {
     const require = createRequire(import.meta.url);
