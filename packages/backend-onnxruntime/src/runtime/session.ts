@@ -96,10 +96,11 @@ export function cudaUnavailable(
 ): OrtBackendError {
   const missing = diagnoseCudaLibraries(search);
   const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+  const binding = bindingDirectory();
   const what =
     missing.length > 0
       ? `missing ${missing.join(', ')} (provider libraries looked for in the onnxruntime-node binding directory${
-          bindingDirectory() === undefined ? '' : ` ${bindingDirectory()}`
+          binding === undefined ? '' : ` ${binding}`
         }, CUDA runtime libraries there, on LD_LIBRARY_PATH and in system library directories)`
       : 'the libraries were found, so the GPU, its driver or a library version is at fault';
   return new OrtBackendError(
@@ -140,9 +141,7 @@ export async function createSession(
     // Missing provider libraries are certain to fail: say so without asking ONNX Runtime (which would
     // print its own error line first). Missing runtime libraries are only a guess: ONNX Runtime decides.
     const search = defaultLibrarySearch();
-    const absent = CUDA_PROVIDER_LIBRARIES.filter(
-      (lib) => !search.providerDirs.some((d) => search.exists(join(d, lib))),
-    );
+    const absent = diagnoseCudaLibraries(search).filter((lib) => CUDA_PROVIDER_LIBRARIES.includes(lib));
     if (absent.length > 0 && bindingDirectory() !== undefined) {
       throw cudaUnavailable(
         new Error(`${absent.join(' and ')} not found next to the onnxruntime-node binding`),
