@@ -271,13 +271,12 @@ describe('decodeJson', () => {
     );
   });
 
-  it('handles large policies in linear time', () => {
+  // Their speed (linear in the size) is measured by `pnpm bench` (docs/benchmarks.md), not timed here.
+  it('round-trips and hashes large policies', () => {
     for (const p of [storeAllPolicy(100_000, { granular: true }), bisectionPolicy(400_000)]) {
-      const start = performance.now();
       const text = encodeJson(p);
       expect(decodeJson(text)).toEqual(p);
       expect(contentHash(p)).toMatch(/^sha256:/);
-      expect(performance.now() - start).toBeLessThan(10_000);
     }
   });
 });
