@@ -1,7 +1,7 @@
 import { plan } from '@rewind/solver';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { charVocabulary, createCharDataset } from './dataset.js';
+import { createCharDataset } from '@rewind/executor/data';
 import { createTfjsEngine } from './engine.js';
 import { isTfjsBackendError } from './errors.js';
 import { createRecurrentModel } from './model.js';
@@ -158,32 +158,5 @@ describe('optimisers', () => {
     const loose = globalNormClip({ a, b }, 10);
     expect((await (loose.scale as tf.Scalar).data())[0]).toBeCloseTo(1, 6);
     tf.dispose([a, b, norm, scale as tf.Scalar, loose.norm, loose.scale as tf.Scalar]);
-  });
-});
-
-describe('character datasets', () => {
-  it('build a sorted vocabulary that round-trips text', () => {
-    const vocab = charVocabulary('hello, wörld');
-    expect(vocab.symbols).toEqual([' ', ',', 'd', 'e', 'h', 'l', 'o', 'r', 'w', 'ö']);
-    expect(vocab.decode(vocab.encode('world, hello'))).toBe('world, hello');
-    expect(vocab.idOf('z')).toBeUndefined();
-    expect(() => vocab.encode('z')).toThrow(/not in the vocabulary/);
-  });
-
-  it('cut batches of B sequences of T + 1 characters, inputs and next-character targets', () => {
-    const text = 'abcdefghijklmnopqrstuvwxyz'.repeat(4);
-    const data = createCharDataset(text, { batchSize: 3, steps: 5 });
-    expect(data.batchesPerEpoch).toBe(Math.floor(Math.floor((text.length - 1) / 5) / 3));
-    const batch = data.batch(1);
-    expect(batch.offsets).toEqual([15, 20, 25]);
-    const decode = (ids: Int32Array, r: number): string =>
-      data.vocabulary.decode(Array.from({ length: 5 }, (_, t) => ids[t * 3 + r] as number));
-    expect(decode(batch.inputs, 0)).toBe('pqrst');
-    expect(decode(batch.targets, 0)).toBe('qrstu');
-    expect(decode(batch.inputs, 2)).toBe('zabcd');
-    const sampled = data.sample();
-    for (const start of sampled.offsets) expect(start + 5).toBeLessThan(text.length);
-    const again = createCharDataset(text, { batchSize: 3, steps: 5 }).sample();
-    expect(again.offsets).toEqual(sampled.offsets);
   });
 });

@@ -13,6 +13,30 @@ export {
   type ExecutorErrorDetails,
   isExecutorError,
 } from './errors.js';
+export { HandleBook, type HandleBookOptions, type HandleErrorCode, type HandleKind } from './handles.js';
+export {
+  type BatchShape,
+  CELL_GATES,
+  CELL_KINDS,
+  type CellKind,
+  cellParameterNames,
+  checkBatch,
+  checkHead,
+  checkModelShape,
+  denseBatch,
+  GATE_ORDER,
+  HEAD_PARAMETERS,
+  headWidth,
+  type LossHead,
+  lossTokens,
+  lossWeight,
+  type ModelShape,
+  oneHot,
+  parameterShapes,
+  parameterSizes,
+  type SequenceBatch,
+  STATE_PARTS,
+} from './model.js';
 export {
   type AbortSignalLike,
   checkRunnable,
@@ -30,4 +54,16 @@ export {
   type SparsityStats,
   sparsitySettings,
 } from './sparsity.js';
-export { type HandleTracker, type TrackedMethod, trackHandles } from './tracking.js';
+export {
+  createArrayOptimizer,
+  createTrainer,
+  type OptimizerConfig,
+  type ResolvedOptimizerConfig,
+  resolveOptimizer,
+  TRAINABLE_SPECIFICATION_VERSION,
+  type TrainableOptimizer,
+  type TrainableV1,
+  type Trainer,
+  type TrainerOptions,
+  type TrainStepResult,
+} from './training.js';

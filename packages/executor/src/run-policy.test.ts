@@ -3,12 +3,11 @@ import { plan, STRATEGIES } from '@rewind/solver';
 import { describe, expect, it } from 'vitest';
 import type { CellBackendV1, GradientReadout, MaybePromise } from './backend.js';
 import { ExecutorError, isExecutorError } from './errors.js';
+import type { CellKind, LossHead } from './model.js';
 import { hiddenAll, makePolicy, randomPolicy, recomputeAll, storeAll } from './policies.test-util.js';
 import {
-  type CellKind,
   createReferenceBackend,
   createReferenceModel,
-  type LossHead,
   type ReferenceBackend,
   type ReferenceGradients,
   type ReferenceHidden,
@@ -17,7 +16,7 @@ import {
   standardBptt,
 } from './reference/index.js';
 import { type ProgressEvent, runPolicy } from './run-policy.js';
-import { trackHandles } from './tracking.js';
+import { trackHandles } from './testing/index.js';
 
 const CELLS: readonly CellKind[] = ['rnn', 'lstm', 'gru'];
 

@@ -48,7 +48,7 @@ describe('errors', () => {
     for (const f of [plan, predict]) {
       const e = err(() => f(req as PlanRequest));
       expect(e.code).toBe('E_INVALID_ARGUMENT');
-      expect(e.path).toBe(path);
+      expect(e.path).toBe(`/${path.replaceAll('.', '/')}`);
       expect(e.expected).toBeTypeOf('string');
     }
   });
@@ -67,7 +67,7 @@ describe('errors', () => {
     );
     expect(e1.code).toBe('E_BUDGET_TOO_SMALL');
     expect(e1.minimum).toBe(21);
-    expect(e1.path).toBe('memory.slots');
+    expect(e1.path).toBe('/memory/slots');
     const e2 = err(() => plan({ steps: 10, memory: { slots: 0.5 }, strategy: 'msm' }));
     expect(e2.code).toBe('E_BUDGET_TOO_SMALL');
     expect(e2.minimum).toBe(1);
@@ -82,7 +82,7 @@ describe('errors', () => {
     );
     expect(e4.code).toBe('E_BUDGET_TOO_SMALL');
     expect(e4.minimum).toBe(100);
-    expect(e4.path).toBe('memory.bytes');
+    expect(e4.path).toBe('/memory/bytes');
     for (const s of ['hsm', 'ism', 'msm', 'auto', 'recompute-all'] as const) {
       expect(err(() => predict({ steps: 5, memory: { slots: 0 }, strategy: s })).code).toBe(
         'E_BUDGET_TOO_SMALL',
@@ -116,9 +116,9 @@ describe('errors', () => {
   it('minimumMemory and frontier validate too', () => {
     expect(minimumMemory(10, 'store-all', { alpha: 3 })).toBe(31);
     expect(minimumMemory(10, 'msm')).toBe(1);
-    expect(err(() => minimumMemory(0, 'msm')).path).toBe('steps');
-    expect(err(() => minimumMemory(5, 'x' as 'msm')).path).toBe('strategy');
-    expect(err(() => frontier({ steps: 5, budgets: [1, -2] })).path).toBe('budgets.1');
-    expect(err(() => frontier({ steps: 5, strategies: ['msm', 'y' as 'msm'] })).path).toBe('strategies.1');
+    expect(err(() => minimumMemory(0, 'msm')).path).toBe('/steps');
+    expect(err(() => minimumMemory(5, 'x' as 'msm')).path).toBe('/strategy');
+    expect(err(() => frontier({ steps: 5, budgets: [1, -2] })).path).toBe('/budgets/1');
+    expect(err(() => frontier({ steps: 5, strategies: ['msm', 'y' as 'msm'] })).path).toBe('/strategies/1');
   });
 });

@@ -11,7 +11,10 @@ export type SolverErrorCode =
 export class SolverError extends Error {
   /** Stable machine-readable code. */
   readonly code: SolverErrorCode;
-  /** Dotted path of the offending request field, e.g. `memory.slots`; absent when no single field is at fault. */
+  /**
+   * The offending request field as a JSON pointer, e.g. `/memory/slots`; absent when no single field is at
+   * fault.
+   */
   readonly path?: string;
   /** For `E_BUDGET_TOO_SMALL`: the smallest feasible budget, in slots (or bytes, for a byte budget). */
   readonly minimum?: number;
@@ -25,22 +28,40 @@ export class SolverError extends Error {
     message: string,
     details: { path?: string; minimum?: number; found?: unknown; expected?: string } = {},
   ) {
-    super(message);
+    super(`${code}: ${message}`);
     this.name = 'SolverError';
     this.code = code;
-    if (details.path !== undefined) this.path = details.path;
+    if (details.path !== undefined) this.path = toPointer(details.path);
     if (details.minimum !== undefined) this.minimum = details.minimum;
     if ('found' in details) this.found = details.found;
     if (details.expected !== undefined) this.expected = details.expected;
   }
 }
 
+/** Whether `error` is a `SolverError`, optionally with the given code. */
+export function isSolverError(error: unknown, code?: SolverErrorCode): error is SolverError {
+  return error instanceof SolverError && (code === undefined || error.code === code);
+}
+
+/** A field path (`memory.slots`, or already a pointer) as a JSON pointer (`/memory/slots`). */
+export function toPointer(path: string): string {
+  if (path === '' || path.startsWith('/')) return path;
+  return `/${path
+    .split('.')
+    .map((part) => part.replaceAll('~', '~0').replaceAll('/', '~1'))
+    .join('/')}`;
+}
+
 export function invalid(path: string, found: unknown, expected: string): SolverError {
-  return new SolverError('E_INVALID_ARGUMENT', `${path}: expected ${expected}, found ${show(found)}`, {
-    path,
-    found,
-    expected,
-  });
+  return new SolverError(
+    'E_INVALID_ARGUMENT',
+    `${toPointer(path)}: expected ${expected}, found ${show(found)}`,
+    {
+      path,
+      found,
+      expected,
+    },
+  );
 }
 
 function show(value: unknown): string {

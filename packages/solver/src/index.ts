@@ -1,4 +1,4 @@
-export { SolverError, type SolverErrorCode } from './errors.js';
+export { isSolverError, SolverError, type SolverErrorCode } from './errors.js';
 export {
   beta as hsmBeta,
   hsmBinomialBound,
@@ -9,6 +9,7 @@ export {
   hsmSplit,
 } from './hsm.js';
 export { frontier, minimumMemory, plan, predict } from './plan.js';
+export { type BytePlanRequest, solverPlanner } from './planner.js';
 export {
   type CostModelInput,
   type FrontierPoint,

@@ -1,4 +1,3 @@
-import { plan, SolverError, STRATEGIES } from '@rewind/solver';
 import {
   type BackendFactory,
   type ConformanceOptions,
@@ -6,34 +5,32 @@ import {
   defineConformance,
 } from './suite.js';
 
-export {
-  type BackendFactory,
-  type ConformanceCase,
-  type ConformanceOptions,
-  type ConformancePlanner,
-  type ConformanceStrategy,
-  defineConformance,
-  type FiniteDifferenceOptions,
-  type Perturbation,
+export type {
+  BackendFactory,
+  ConformanceCase,
+  ConformanceOptions,
+  ConformancePlanner,
+  ConformanceStrategy,
+  FiniteDifferenceOptions,
+  Perturbation,
 } from './suite.js';
 
-/** `@rewind/solver` as the suite's planner: budgets in bytes, with the backend's state sizes. */
-export const solverPlanner: ConformancePlanner = {
-  strategies: STRATEGIES,
-  plan: ({ steps, stateBytes, strategy, bytes }) => plan({ steps, memory: { bytes, stateBytes }, strategy }),
-  retryBudget: (error, bytes) =>
-    error instanceof SolverError && error.code === 'E_BUDGET_TOO_SMALL'
-      ? Math.max(Math.ceil(error.minimum ?? 2 * bytes), bytes + 1)
-      : undefined,
-};
+/** Options of `describeBackendConformance`: the suite's options and the planner that makes its policies. */
+export interface BackendConformanceOptions extends ConformanceOptions {
+  /**
+   * Makes the policies the suite runs, e.g. `solverPlanner` of `@rewind/solver` (the executor itself
+   * depends on no planner).
+   */
+  readonly planner: ConformancePlanner;
+}
 
 /**
  * Register, with vitest's `describe` and `it`, the conformance tests every backend of the
  * `rewind-backend-v1` interface must pass:
  *
- * - for random small sequence lengths and budgets and every planning strategy of `@rewind/solver`, the
- *   loss and every gradient (parameters, inputs, initial state) equal those of store-all, within
- *   `tolerance`; every run's forward and backward counts and ledger peak equal the verified ones;
+ * - for random small sequence lengths and budgets and every strategy of the planner, the loss and every
+ *   gradient (parameters, inputs, initial state) equal those of store-all, within `tolerance`; every run's
+ *   forward and backward counts and ledger peak equal the verified ones;
  * - store-all equals central finite differences on a tiny model (asked for in float64);
  * - no handle leaks and no handle misuse across many runs;
  * - a policy for another sequence length, for other state sizes, or one that fails verification is
@@ -46,7 +43,7 @@ export const solverPlanner: ConformancePlanner = {
 export function describeBackendConformance(
   name: string,
   factory: BackendFactory,
-  options: ConformanceOptions = {},
+  options: BackendConformanceOptions,
 ): void {
-  defineConformance(name, factory, options, solverPlanner);
+  defineConformance(name, factory, options, options.planner);
 }

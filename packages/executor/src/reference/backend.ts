@@ -1,5 +1,6 @@
 import type { StateBytes } from '@rewind/policy';
 import type { CellBackendV1, GradientReadout } from '../backend.js';
+import { HandleBook } from '../handles.js';
 import { type CellInternal, type CellState, STATE_VECTORS } from './cells.js';
 import { checkBatch, type ReferenceBatch, type ReferenceModel } from './model.js';
 import { flattenState, initialCellState, stepBackward, stepForward, zeroGradients } from './step.js';
@@ -36,65 +37,42 @@ export interface ReferenceBackend
   liveHandles(): number;
 }
 
-interface Tracked {
-  disposed: boolean;
-  readonly owner: object;
-}
-
-type HiddenHandle = ReferenceHidden & Tracked & { readonly lent: boolean };
-type InternalHandle = ReferenceInternal & Tracked & { readonly view: HiddenHandle };
-type GradientHandle = ReferenceGradient & Tracked;
-type AnyHandle = HiddenHandle | InternalHandle | GradientHandle;
+type HiddenHandle = ReferenceHidden;
+type InternalHandle = ReferenceInternal & { readonly view: HiddenHandle };
+type GradientHandle = ReferenceGradient;
 
 const BYTES_PER_NUMBER = Float64Array.BYTES_PER_ELEMENT;
 
+/** Bytes of one hidden and one internal state of the reference backend for batches of `batchSize`. */
+export function referenceStateBytes(model: ReferenceModel, batchSize: number): StateBytes {
+  const vectors = STATE_VECTORS[model.config.cell];
+  const BH = batchSize * model.config.hiddenSize;
+  return {
+    hidden: vectors.hidden * BH * BYTES_PER_NUMBER,
+    internal: vectors.internal * BH * BYTES_PER_NUMBER,
+  };
+}
+
 /**
  * Create the reference backend for one model and batch: Float64Array arithmetic, hand-written backward
- * steps, gradients and loss accumulated inside. Handles are checked: using or disposing a disposed
- * handle, disposing a lent one, running backward steps out of order or a step outside `1..T` throws.
+ * steps, gradients and loss accumulated inside. Handles and step order are checked by a `HandleBook`:
+ * misuse throws `ExecutorError` `E_HANDLE` or `E_STEP`.
  */
 export function createReferenceBackend(model: ReferenceModel, batch: ReferenceBatch): ReferenceBackend {
   checkBatch(model, batch);
   const { cell, hiddenSize } = model.config;
   const T = batch.steps;
   const BH = batch.batchSize * hiddenSize;
-  const vectors = STATE_VECTORS[cell];
-  const sizes: StateBytes = {
-    hidden: vectors.hidden * BH * BYTES_PER_NUMBER,
-    internal: vectors.internal * BH * BYTES_PER_NUMBER,
-  };
-  const owner = {};
+  const sizes = referenceStateBytes(model, batch.batchSize);
   const name = `reference/${cell}`;
-  let live = 0;
+  const book = new HandleBook({ name, steps: T });
   let grads = zeroGradients(model);
   let dInputs = new Float64Array(batch.inputs.length);
   let dInitial: Float64Array = new Float64Array((cell === 'lstm' ? 2 : 1) * BH);
   let loss = 0;
-  let nextBackward = T;
   const calls = { forward: 0, backward: 0 };
-
-  const lentBy = new WeakMap<HiddenHandle, InternalHandle>();
-  const use = <H extends AnyHandle>(handle: unknown, kind: H['kind'], where: string): H => {
-    const h = handle as Partial<AnyHandle> | null;
-    if (typeof h !== 'object' || h === null || h.owner !== owner || h.kind !== kind) {
-      throw new TypeError(`${name}: ${where} expects a ${kind} handle of this backend`);
-    }
-    if (h.disposed === true) throw new Error(`${name}: ${where} was given a disposed ${kind} handle`);
-    if (kind === 'hidden' && (h as HiddenHandle).lent) {
-      const parent = lentBy.get(h as HiddenHandle);
-      if (parent?.disposed !== false)
-        throw new Error(`${name}: ${where} was given a view of a disposed internal state`);
-    }
-    return h as H;
-  };
-  const checkStep = (t: number, where: string): void => {
-    if (!Number.isInteger(t) || t < 1 || t > T)
-      throw new RangeError(`${name}: ${where} step ${t} is outside 1..${T}`);
-  };
-  const hidden = (state: CellState): HiddenHandle => {
-    live++;
-    return { kind: 'hidden', state, owner, disposed: false, lent: false };
-  };
+  const hidden = (state: CellState, step: number): HiddenHandle =>
+    book.hidden({ kind: 'hidden', state }, step);
 
   const backend: ReferenceBackend = {
     specificationVersion: 'rewind-backend-v1',
@@ -105,73 +83,37 @@ export function createReferenceBackend(model: ReferenceModel, batch: ReferenceBa
     alpha: sizes.internal / sizes.hidden,
     calls,
     stateBytes: () => ({ ...sizes }),
-    initialState: () => hidden(initialCellState(model, batch)),
+    initialState: () => hidden(initialCellState(model, batch), 0),
     forward(hPrev, t, keepInternal) {
-      const prev = use<HiddenHandle>(hPrev, 'hidden', 'forward');
-      checkStep(t, 'forward');
+      const prev = book.forward<HiddenHandle>(hPrev, t);
       calls.forward++;
       const out = stepForward(model, batch, prev.state, t, keepInternal);
-      const h = hidden(out.next);
+      const h = hidden(out.next, t);
       if (out.internal === undefined) return { h };
-      const view: HiddenHandle = { kind: 'hidden', state: out.next, owner, disposed: false, lent: true };
-      const internal: InternalHandle = {
-        kind: 'internal',
-        step: t,
-        data: out.internal,
-        owner,
-        disposed: false,
-        view,
-      };
-      lentBy.set(view, internal);
-      live++;
-      return { h, internal };
+      const view: HiddenHandle = { kind: 'hidden', state: out.next };
+      const internal: InternalHandle = { kind: 'internal', step: t, data: out.internal, view };
+      return { h, internal: book.internal(internal, t, view) };
     },
     hiddenOf(internal) {
-      return use<InternalHandle>(internal, 'internal', 'hiddenOf').view;
+      return book.use<InternalHandle>(internal, 'internal', 'hiddenOf').view;
     },
     backward(internal, dh, t) {
-      const s = use<InternalHandle>(internal, 'internal', 'backward');
-      const d = dh === null ? null : use<GradientHandle>(dh, 'gradient', 'backward');
-      checkStep(t, 'backward');
-      if (s.step !== t)
-        throw new Error(`${name}: backward step ${t} was given the internal state of step ${s.step}`);
-      if (t !== nextBackward && t !== T) {
-        throw new Error(
-          `${name}: backward step ${t} out of order; expected ${nextBackward} (or ${T} to start a pass)`,
-        );
-      }
-      if ((t === T) !== (d === null)) {
-        throw new Error(
-          `${name}: backward step ${t} needs ${t === T ? 'no incoming gradient' : 'an incoming gradient'}`,
-        );
-      }
+      const { internal: s, dh: d } = book.backward<InternalHandle, GradientHandle>(internal, dh, t);
       calls.backward++;
       const step = stepBackward(model, batch, s.data, d?.state ?? null, t, grads, dInputs);
       loss += step.loss;
       if (t === 1) dInitial = flattenState(step.dPrev);
-      nextBackward = t === 1 ? T : t - 1;
-      live++;
-      const g: GradientHandle = { kind: 'gradient', state: step.dPrev, owner, disposed: false };
-      return g;
+      return book.gradient<GradientHandle>({ kind: 'gradient', state: step.dPrev });
     },
     dispose(handle) {
-      const h = handle as Partial<AnyHandle> | null;
-      if (typeof h !== 'object' || h === null || h.owner !== owner) {
-        throw new TypeError(`${name}: dispose expects a handle of this backend`);
-      }
-      if (h.kind === 'hidden' && (h as HiddenHandle).lent) {
-        throw new Error(`${name}: dispose was given a lent hidden state (from hiddenOf)`);
-      }
-      if (h.disposed === true) throw new Error(`${name}: ${h.kind} handle disposed twice`);
-      (h as AnyHandle).disposed = true;
-      live--;
+      book.dispose(handle);
     },
     zeroGradients() {
       grads = zeroGradients(model);
       dInputs = new Float64Array(batch.inputs.length);
       dInitial = new Float64Array(dInitial.length);
       loss = 0;
-      nextBackward = T;
+      book.resetOrder();
     },
     loss: () => loss,
     readGradients(): GradientReadout {
@@ -179,7 +121,7 @@ export function createReferenceBackend(model: ReferenceModel, batch: ReferenceBa
       for (const [key, value] of Object.entries(grads)) parameters[key] = value.slice();
       return { parameters, inputs: dInputs.slice(), initialState: dInitial.slice() };
     },
-    liveHandles: () => live,
+    liveHandles: () => book.live,
   };
   return backend;
 }

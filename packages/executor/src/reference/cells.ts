@@ -5,8 +5,9 @@
  * `n` is `B*n` numbers, row `r` at `r*n`. Gate blocks are `H` wide, in the order given per cell.
  */
 
-/** The recurrent cells of the reference backend. */
-export type CellKind = 'rnn' | 'lstm' | 'gru';
+import { CELL_GATES, type CellKind } from '../model.js';
+
+export type { CellKind };
 
 /** Sizes of one batch through one cell. */
 export interface Dims {
@@ -32,8 +33,8 @@ export interface CellInternal {
 /** Parameters by name: rnn and lstm `W`, `U`, `b`; gru adds `bu` (the recurrent bias). */
 export type CellParams = Readonly<Record<string, Float64Array>>;
 
-/** Gate blocks per cell. */
-export const GATES: Readonly<Record<CellKind, number>> = { rnn: 1, lstm: 4, gru: 3 };
+/** Gate blocks per cell (the model contract's). */
+export const GATES = CELL_GATES;
 
 /** Vectors of `B*H` numbers in a hidden state and in an internal state, per cell. */
 export const STATE_VECTORS: Readonly<

@@ -1,8 +1,14 @@
+import { solverPlanner } from '@rewind/solver';
 import { describeBackendConformance } from '../conformance/index.js';
 import { referenceFactory } from './factory.test-util.js';
 
 /** The reference backend is float64 and deterministic: every strategy must match store-all to 1e-12. */
-const options = { tolerance: 1e-12, steps: [1, 2, 3, 4, 5, 7, 9, 12, 16, 20], budgets: 4 } as const;
+const options = {
+  tolerance: 1e-12,
+  steps: [1, 2, 3, 4, 5, 7, 9, 12, 16, 20],
+  budgets: 4,
+  planner: solverPlanner,
+} as const;
 
 describeBackendConformance(
   'reference/rnn (softmax, one-hot inputs)',

@@ -1,7 +1,7 @@
 import type { BackendFactory } from '../conformance/suite.js';
+import type { CellKind, LossHead } from '../model.js';
 import { createReferenceBackend } from './backend.js';
-import type { CellKind } from './cells.js';
-import { createReferenceModel, type LossHead, randomBatch } from './model.js';
+import { createReferenceModel, randomBatch } from './model.js';
 
 /** A conformance factory for the reference backend: small models, random data, perturbations applied. */
 export function referenceFactory(

@@ -6,15 +6,13 @@ export {
   type ReferenceInternal,
 } from './backend.js';
 export { type ReferenceGradients, standardBptt } from './bptt.js';
-export type { CellInternal, CellKind, CellState } from './cells.js';
+export type { CellInternal, CellState } from './cells.js';
 export {
   createReferenceModel,
-  type LossHead,
-  oneHot,
-  parameterShapes,
   type RandomBatchOptions,
   type ReferenceBatch,
   type ReferenceModel,
   type ReferenceModelConfig,
   randomBatch,
 } from './model.js';
+export { createReferenceTrainable } from './trainable.js';

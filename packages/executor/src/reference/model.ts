@@ -1,24 +1,19 @@
-import { addBias, addMatTVec, addMatVec, addOuter, type CellKind, GATES } from './cells.js';
+import { ExecutorError } from '../errors.js';
+import {
+  checkBatch as checkContractBatch,
+  checkModelShape,
+  headWidth,
+  type ModelShape,
+  oneHot,
+  parameterSizes,
+  type SequenceBatch,
+  STATE_PARTS,
+} from '../model.js';
+import { addBias, addMatTVec, addMatVec, addOuter } from './cells.js';
 import { createRng, fillUniform } from './rng.js';
 
-/**
- * The loss head applied to `h_t`: a softmax cross-entropy over `classes` (targets are class ids) or a
- * mean squared error over `outputs` values (targets are numbers), both through a linear layer `Wy, by`.
- */
-export type LossHead =
-  | { readonly kind: 'softmax'; readonly classes: number }
-  | { readonly kind: 'mse'; readonly outputs: number };
-
-/** The shape of a reference model. */
-export interface ReferenceModelConfig {
-  /** `'rnn'` (tanh), `'lstm'` or `'gru'`. */
-  readonly cell: CellKind;
-  /** Width of an input `x_t` (the vocabulary size, for one-hot inputs). */
-  readonly inputSize: number;
-  /** Width of `h_t` (and of the LSTM's `c_t`). */
-  readonly hiddenSize: number;
-  /** The per-step output and loss. */
-  readonly head: LossHead;
+/** The shape of a reference model (the model contract's `ModelShape`) and its seed. */
+export interface ReferenceModelConfig extends ModelShape {
   /** Seed of the parameter initialisation (default 1). */
   readonly seed?: number;
 }
@@ -36,60 +31,31 @@ export interface ReferenceModel {
   readonly params: Readonly<Record<string, Float64Array>>;
 }
 
-/** A batch for a reference model: inputs, targets and the initial state of `batchSize` sequences. */
-export interface ReferenceBatch {
-  /** `T`. */
-  readonly steps: number;
-  /** `B`. */
-  readonly batchSize: number;
-  /** `T*B*I` numbers: `x_t` of sequence `r` at `((t-1)*B + r)*I`. */
-  readonly inputs: Float64Array;
-  /**
-   * Softmax head: `T*B` class ids (`Int32Array`), sequence `r` at step `t` at `(t-1)*B + r`.
-   * MSE head: `T*B*O` numbers. With `lossSteps: 'last'` only step `T`'s targets are read.
-   */
+/**
+ * A batch for a reference model: the model contract's `SequenceBatch` with dense float64 inputs (and
+ * `Int32Array` class ids or float64 values as targets).
+ */
+export interface ReferenceBatch extends SequenceBatch<Float64Array> {
   readonly targets: Int32Array | Float64Array;
-  /** Which steps carry a loss term: every step (default) or only the last one. */
-  readonly lossSteps?: 'all' | 'last';
-  /** `h_0` as `B*H` numbers, followed for an LSTM by `c_0` (`B*H`); zeros when absent. */
-  readonly initialState?: Float64Array;
+  readonly inputKind?: 'dense';
 }
 
 function positive(name: string, n: number): void {
-  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`${name} must be a positive integer, got ${n}`);
-}
-
-function headWidth(head: LossHead): number {
-  return head.kind === 'softmax' ? head.classes : head.outputs;
-}
-
-/** The shape `[rows, columns]` of every parameter of a model with this configuration. */
-export function parameterShapes(config: ReferenceModelConfig): Record<string, readonly [number, number]> {
-  const G = GATES[config.cell] * config.hiddenSize;
-  const H = config.hiddenSize;
-  const O = headWidth(config.head);
-  const shapes: Record<string, readonly [number, number]> = {
-    W: [G, config.inputSize],
-    U: [G, H],
-    b: [G, 1],
-  };
-  if (config.cell === 'gru') shapes['bu'] = [G, 1];
-  shapes['Wy'] = [O, H];
-  shapes['by'] = [O, 1];
-  return shapes;
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new ExecutorError('E_OPTIONS', `/${name} must be a positive integer, got ${n}`, {
+      path: `/${name}`,
+    });
+  }
 }
 
 /** Create a model with parameters drawn uniformly from `[-1/sqrt(H), 1/sqrt(H))`, deterministically from the seed. */
 export function createReferenceModel(config: ReferenceModelConfig): ReferenceModel {
-  positive('inputSize', config.inputSize);
-  positive('hiddenSize', config.hiddenSize);
-  positive('head width', headWidth(config.head));
-  if (!(config.cell in GATES)) throw new RangeError(`unknown cell ${String(config.cell)}`);
+  checkModelShape(config);
   const rng = createRng(config.seed ?? 1);
   const scale = 1 / Math.sqrt(config.hiddenSize);
   const params: Record<string, Float64Array> = {};
-  for (const [name, [rows, cols]] of Object.entries(parameterShapes(config))) {
-    params[name] = fillUniform(new Float64Array(rows * cols), rng, scale);
+  for (const [name, size] of Object.entries(parameterSizes(config))) {
+    params[name] = fillUniform(new Float64Array(size), rng, scale);
   }
   return { config, params };
 }
@@ -108,18 +74,6 @@ export interface RandomBatchOptions {
   readonly oneHot?: boolean;
   /** A random initial state instead of zeros (default false). */
   readonly randomInitialState?: boolean;
-}
-
-/** One-hot encode `tokens` (each in `0..classes-1`) into `tokens.length * classes` numbers. */
-export function oneHot(tokens: ArrayLike<number>, classes: number): Float64Array {
-  const out = new Float64Array(tokens.length * classes);
-  for (let i = 0; i < tokens.length; i++) {
-    const k = tokens[i]!;
-    if (!Number.isInteger(k) || k < 0 || k >= classes)
-      throw new RangeError(`token ${k} is outside 0..${classes - 1}`);
-    out[i * classes + k] = 1;
-  }
-  return out;
 }
 
 /** A deterministic random batch that fits `model`. */
@@ -158,7 +112,7 @@ export function randomBatch(model: ReferenceModel, options: RandomBatchOptions):
     targets,
   };
   if (options.lossSteps !== undefined) batch.lossSteps = options.lossSteps;
-  if (options.randomInitialState === true) batch.initialState = dense((cell === 'lstm' ? 2 : 1) * B * H);
+  if (options.randomInitialState === true) batch.initialState = dense(STATE_PARTS[cell].length * B * H);
   return batch;
 
   function dense(n: number): Float64Array {
@@ -166,36 +120,19 @@ export function randomBatch(model: ReferenceModel, options: RandomBatchOptions):
   }
 }
 
-/** Check that `batch` fits `model`; throws a `RangeError` naming what does not. */
+/** Check that `batch` fits `model` (the model contract's `checkBatch`): throws `ExecutorError` `E_BATCH`. */
 export function checkBatch(model: ReferenceModel, batch: ReferenceBatch): void {
-  const { inputSize: I, hiddenSize: H, head, cell } = model.config;
-  const { steps: T, batchSize: B } = batch;
-  positive('steps', T);
-  positive('batchSize', B);
-  if (batch.inputs.length !== T * B * I) {
-    throw new RangeError(`inputs must hold T*B*I = ${T * B * I} numbers, found ${batch.inputs.length}`);
+  const { inputSize, hiddenSize, head, cell } = model.config;
+  if ((batch.inputKind ?? 'dense') !== 'dense') {
+    throw new ExecutorError(
+      'E_BATCH',
+      `/inputKind the reference backend takes dense inputs (oneHot the ids)`,
+      {
+        path: '/inputKind',
+      },
+    );
   }
-  if (head.kind === 'softmax') {
-    if (batch.targets.length !== T * B) throw new RangeError(`targets must hold T*B = ${T * B} class ids`);
-    for (const k of batch.targets) {
-      if (!Number.isInteger(k) || k < 0 || k >= head.classes) {
-        throw new RangeError(`target ${k} is outside 0..${head.classes - 1}`);
-      }
-    }
-  } else if (batch.targets.length !== T * B * head.outputs) {
-    throw new RangeError(`targets must hold T*B*O = ${T * B * head.outputs} numbers`);
-  }
-  const width = (cell === 'lstm' ? 2 : 1) * B * H;
-  if (batch.initialState !== undefined && batch.initialState.length !== width) {
-    throw new RangeError(`initialState must hold ${width} numbers, found ${batch.initialState.length}`);
-  }
-}
-
-/** Whether step `t` of `batch` carries a loss term, and the weight of each of its terms. */
-export function lossWeight(batch: ReferenceBatch, t: number): number {
-  const last = batch.lossSteps === 'last';
-  if (last && t !== batch.steps) return 0;
-  return 1 / (batch.batchSize * (last ? 1 : batch.steps));
+  checkContractBatch({ inputSize, hiddenSize, head, stateParts: STATE_PARTS[cell].length }, batch);
 }
 
 /**

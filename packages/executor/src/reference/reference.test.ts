@@ -1,18 +1,20 @@
 import { describe, expect, it } from 'vitest';
+import { isExecutorError } from '../errors.js';
+import { type CellKind, type LossHead, oneHot, parameterShapes } from '../model.js';
 import { createReferenceBackend, type ReferenceHidden, type ReferenceInternal } from './backend.js';
 import { standardBptt } from './bptt.js';
-import type { CellKind } from './cells.js';
-import {
-  createReferenceModel,
-  type LossHead,
-  oneHot,
-  parameterShapes,
-  type ReferenceBatch,
-  type ReferenceModel,
-  randomBatch,
-} from './model.js';
+import { createReferenceModel, type ReferenceBatch, type ReferenceModel, randomBatch } from './model.js';
 
 const CELLS: readonly CellKind[] = ['rnn', 'lstm', 'gru'];
+
+function codeOf(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (e) {
+    return isExecutorError(e) ? e.code : `untyped: ${String(e)}`;
+  }
+  return undefined;
+}
 const HEADS: readonly LossHead[] = [
   { kind: 'softmax', classes: 3 },
   { kind: 'mse', outputs: 2 },
@@ -113,7 +115,7 @@ describe('reference model and backend', () => {
     expect(a.params['W']).not.toEqual(c.params['W']);
     expect(a.params['W']!.length).toBe(16 * 3);
     for (const p of Object.values(a.params)) for (const v of p) expect(Math.abs(v)).toBeLessThan(0.5);
-    expect(parameterShapes(c.config)).toEqual({ W: [16, 3], U: [16, 4], b: [16, 1], Wy: [2, 4], by: [2, 1] });
+    expect(parameterShapes(c.config)).toEqual({ W: [16, 3], U: [16, 4], b: [16], Wy: [2, 4], by: [2] });
   });
 
   it('measures alpha from the state sizes: rnn 2, lstm 4.5, gru 6', () => {
@@ -147,7 +149,12 @@ describe('reference model and backend', () => {
     // The target of step t is the input token of step t + 1.
     for (let i = 0; i < 4; i++) expect(batch.inputs[(i + 2) * 5 + batch.targets[i]!]).toBe(1);
     expect(Array.from(oneHot([2, 0], 3))).toEqual([0, 0, 1, 1, 0, 0]);
-    expect(() => oneHot([3], 3)).toThrow(RangeError);
+    expect(() => oneHot([3], 3)).toThrow(/outside 0..2/);
+    try {
+      oneHot([3], 3);
+    } catch (e) {
+      expect(isExecutorError(e, 'E_BATCH')).toBe(true);
+    }
   });
 
   it('rejects batches that do not fit the model', () => {
@@ -158,18 +165,23 @@ describe('reference model and backend', () => {
       head: { kind: 'softmax', classes: 3 },
     });
     const batch = randomBatch(model, { steps: 2, batchSize: 1 });
-    expect(() => createReferenceBackend(model, { ...batch, inputs: new Float64Array(3) })).toThrow(
-      RangeError,
+    expect(codeOf(() => createReferenceBackend(model, { ...batch, inputs: new Float64Array(3) }))).toBe(
+      'E_BATCH',
+    );
+    expect(codeOf(() => createReferenceBackend(model, { ...batch, targets: Int32Array.from([0, 3]) }))).toBe(
+      'E_BATCH',
+    );
+    expect(codeOf(() => createReferenceBackend(model, { ...batch, initialState: new Float64Array(5) }))).toBe(
+      'E_BATCH',
     );
     expect(() => createReferenceBackend(model, { ...batch, targets: Int32Array.from([0, 3]) })).toThrow(
-      RangeError,
+      /\/targets\/1 is class id 3, outside 0..2/,
     );
-    expect(() => createReferenceBackend(model, { ...batch, initialState: new Float64Array(5) })).toThrow(
-      RangeError,
-    );
-    expect(() =>
-      createReferenceModel({ cell: 'rnn', inputSize: 0, hiddenSize: 2, head: { kind: 'mse', outputs: 1 } }),
-    ).toThrow(RangeError);
+    expect(
+      codeOf(() =>
+        createReferenceModel({ cell: 'rnn', inputSize: 0, hiddenSize: 2, head: { kind: 'mse', outputs: 1 } }),
+      ),
+    ).toBe('E_MODEL');
   });
 
   it('checks its handles: no use or disposal after disposal, no disposal of lent states, backward in order', () => {
@@ -184,10 +196,13 @@ describe('reference model and backend', () => {
     const out = backend.forward(h0, 1, true) as { h: ReferenceHidden; internal?: ReferenceInternal };
     const s1 = out.internal!;
     expect(() => backend.dispose(backend.hiddenOf(s1))).toThrow(/lent/);
-    expect(() => backend.forward(h0, 4, false)).toThrow(RangeError);
+    expect(codeOf(() => backend.dispose(backend.hiddenOf(s1)))).toBe('E_HANDLE');
+    expect(codeOf(() => backend.forward(h0, 4, false))).toBe('E_STEP');
+    expect(codeOf(() => backend.forward(h0, 2, false))).toBe('E_STEP');
     expect(() => backend.backward(s1, null, 1)).toThrow(/needs an incoming gradient|out of order/);
+    expect(codeOf(() => backend.backward(s1, null, 1))).toBe('E_STEP');
     const other = createReferenceBackend(model, randomBatch(model, { steps: 3, batchSize: 1 }));
-    expect(() => other.forward(h0, 1, false)).toThrow(TypeError);
+    expect(codeOf(() => other.forward(h0, 1, false))).toBe('E_HANDLE');
     backend.dispose(h0);
     expect(() => backend.dispose(h0)).toThrow(/twice/);
     expect(() => backend.forward(h0, 1, false)).toThrow(/disposed/);

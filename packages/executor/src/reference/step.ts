@@ -1,5 +1,6 @@
+import { lossWeight, parameterSizes } from '../model.js';
 import { type CellInternal, type CellState, cellBackward, cellForward, type Dims } from './cells.js';
-import { headStep, lossWeight, parameterShapes, type ReferenceBatch, type ReferenceModel } from './model.js';
+import { headStep, type ReferenceBatch, type ReferenceModel } from './model.js';
 
 /** Sizes of `batch` through `model`. */
 export function dimsOf(model: ReferenceModel, batch: ReferenceBatch): Dims {
@@ -9,8 +10,8 @@ export function dimsOf(model: ReferenceModel, batch: ReferenceBatch): Dims {
 /** Zeroed gradient buffers, one per parameter. */
 export function zeroGradients(model: ReferenceModel): Record<string, Float64Array> {
   const out: Record<string, Float64Array> = {};
-  for (const [name, [rows, cols]] of Object.entries(parameterShapes(model.config))) {
-    out[name] = new Float64Array(rows * cols);
+  for (const [name, size] of Object.entries(parameterSizes(model.config))) {
+    out[name] = new Float64Array(size);
   }
   return out;
 }

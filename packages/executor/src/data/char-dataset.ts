@@ -1,6 +1,6 @@
-import type { TfjsBatch } from './backend.js';
-import { TfjsBackendError } from './errors.js';
-import { seededUniform } from './rng.js';
+import { ExecutorError } from '../errors.js';
+import type { SequenceBatch } from '../model.js';
+import { seededUniform } from './random.js';
 
 /** The characters (Unicode code points) of a text, each with an id. */
 export interface CharVocabulary {
@@ -10,7 +10,7 @@ export interface CharVocabulary {
   readonly size: number;
   /** The id of a character, or undefined. */
   idOf(symbol: string): number | undefined;
-  /** The ids of a text's characters; throws `E_CONFIG` on a character outside the vocabulary. */
+  /** The ids of a text's characters; throws `E_DATA` on a character outside the vocabulary. */
   encode(text: string): Int32Array;
   /** The text of a sequence of ids. */
   decode(ids: ArrayLike<number>): string;
@@ -35,9 +35,9 @@ export function charVocabulary(text: string): CharVocabulary {
       chars.forEach((c, i) => {
         const id = index.get(c);
         if (id === undefined)
-          throw new TfjsBackendError(
-            'E_CONFIG',
-            `the character ${JSON.stringify(c)} is not in the vocabulary`,
+          throw new ExecutorError(
+            'E_DATA',
+            `the character ${JSON.stringify(c)} at ${i} is not in the vocabulary (${symbols.length} characters)`,
           );
         out[i] = id;
       });
@@ -64,7 +64,7 @@ export interface CharDatasetOptions {
 }
 
 /** A batch of a character-level language model: token ids in, the next token ids as targets. */
-export interface CharBatch extends TfjsBatch {
+export interface CharBatch extends SequenceBatch<Int32Array> {
   readonly inputKind: 'ids';
   readonly inputs: Int32Array;
   readonly targets: Int32Array;
@@ -93,7 +93,7 @@ export interface CharDataset {
 /**
  * Cut a text into batches for a character-level language model: `B` sequences of `T + 1` characters,
  * inputs the first `T` (ids, one-hot encoded by the cell backend over the vocabulary) and targets the
- * last `T`, in the layout of `TfjsBatch` (`(t-1) * B + r`). Use a model with `inputSize` and the softmax
+ * last `T`, in the layout of `SequenceBatch` (`(t-1) * B + r`). Use a model with `inputSize` and the softmax
  * head's `classes` equal to `vocabulary.size`.
  */
 export function createCharDataset(text: string, options: CharDatasetOptions): CharDataset {
@@ -104,13 +104,21 @@ export function createCharDataset(text: string, options: CharDatasetOptions): Ch
     ['steps', T],
   ] as const) {
     if (!Number.isSafeInteger(n) || n < 1)
-      throw new TfjsBackendError('E_CONFIG', `${name} must be a positive integer`);
+      throw new ExecutorError('E_OPTIONS', `/${name} must be a positive integer, got ${String(n)}`, {
+        path: `/${name}`,
+      });
   }
   const vocabulary = options.vocabulary ?? charVocabulary(text);
+  if (vocabulary.size < 2) {
+    throw new ExecutorError(
+      'E_DATA',
+      `the text has a vocabulary of ${vocabulary.size} character${vocabulary.size === 1 ? '' : 's'}; a character model needs at least 2 distinct characters`,
+    );
+  }
   const tokens = vocabulary.encode(text);
   if (tokens.length < T + 1) {
-    throw new TfjsBackendError(
-      'E_CONFIG',
+    throw new ExecutorError(
+      'E_DATA',
       `the text has ${tokens.length} characters, fewer than steps + 1 = ${T + 1}`,
     );
   }
@@ -136,8 +144,8 @@ export function createCharDataset(text: string, options: CharDatasetOptions): Ch
     batchesPerEpoch,
     batch(index) {
       if (batchesPerEpoch === 0) {
-        throw new TfjsBackendError(
-          'E_CONFIG',
+        throw new ExecutorError(
+          'E_DATA',
           `the text holds ${windows} sequences of ${T} steps, fewer than a batch of ${B}`,
         );
       }

@@ -1,0 +1,1 @@
+export { type HandleTracker, type TrackedMethod, trackHandles } from '../tracking.js';
