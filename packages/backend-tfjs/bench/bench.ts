@@ -16,14 +16,13 @@
 import { cpus, totalmem } from 'node:os';
 import type { OperationTimings } from '@rewind/executor';
 import { runPolicy } from '@rewind/executor';
+import { type CharBatch, createCharDataset } from '@rewind/executor/data';
 import type { Policy, StateBytes } from '@rewind/policy';
 import { plan } from '@rewind/solver';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   adam,
-  type CharBatch,
   createCellBackend,
-  createCharDataset,
   createRecurrentModel,
   createTfjsEngine,
   createTrainer,
@@ -269,13 +268,13 @@ const models = { 'store-all': makeModel(engine), msm: makeModel(engine) };
 const trainers = {
   'store-all': createTrainer(models['store-all'], {
     policy: policies['store-all'],
-    optimizer: adam(),
+    optimizer: { kind: 'adam' },
     clipNorm: 5,
     backend: chunkOption,
   }),
   msm: createTrainer(models.msm, {
     policy: policies.msm,
-    optimizer: adam(),
+    optimizer: { kind: 'adam' },
     clipNorm: 5,
     backend: chunkOption,
   }),
@@ -434,7 +433,7 @@ if (PLAIN) {
       memory: { bytes: sb.hidden + PLAIN_T * sb.internal, stateBytes: sb },
       strategy: 'store-all',
     }),
-    optimizer: adam(),
+    optimizer: { kind: 'adam' },
     backend: chunkOption,
   });
   const plainTimes: number[] = [];

@@ -1,40 +1,27 @@
-import type { CellBackendV1, ForwardResultV1, GradientReadout } from '@rewind/executor';
+import {
+  type CellBackendV1,
+  checkBatch,
+  type ForwardResultV1,
+  type GradientReadout,
+  HandleBook,
+  headWidth,
+  type SequenceBatch,
+} from '@rewind/executor';
 import type { StateBytes } from '@rewind/policy';
 import * as tf from '@tensorflow/tfjs-core';
 import { GradientAccumulator, type LinearContribution } from './accumulate.js';
 import { TfjsBackendError } from './errors.js';
-import { type HeadTargets, headStep, headWidth } from './head.js';
+import { type HeadTargets, headStep } from './head.js';
 import { modelInternals, type TfjsModel } from './model.js';
 import type { StateTensors } from './program.js';
 import { Sparsifier, type SparsityOptions, type SparsityStats, sparsitySettings } from './sparsity.js';
 import { share, tidy } from './util.js';
 
 /**
- * One batch of `B` sequences of `T` steps, in the layout of @rewind/executor's reference batches (a
- * `ReferenceBatch` fits as it is).
+ * One batch of `B` sequences of `T` steps: the model contract's `SequenceBatch` (dense inputs, or token ids
+ * with `inputKind: 'ids'`, one-hot encoded on the device).
  */
-export interface TfjsBatch {
-  /** `T`. */
-  readonly steps: number;
-  /** `B`. */
-  readonly batchSize: number;
-  /**
-   * Dense inputs: `T*B*I` numbers, `x_t` of sequence `r` at `((t-1)*B + r)*I`; or, with
-   * `inputKind: 'ids'`, `T*B` token ids in `0..I-1` at `(t-1)*B + r`, one-hot encoded.
-   */
-  readonly inputs: ArrayLike<number>;
-  /** `'dense'` (default) or `'ids'`. */
-  readonly inputKind?: 'dense' | 'ids';
-  /**
-   * Softmax head: `T*B` class ids at `(t-1)*B + r`. MSE head: `T*B*O` numbers. With `lossSteps: 'last'`
-   * only step `T`'s targets are read.
-   */
-  readonly targets: ArrayLike<number>;
-  /** Which steps carry a loss term: every step (default) or only the last one. */
-  readonly lossSteps?: 'all' | 'last';
-  /** `h_0` as `B*H` numbers, followed for an LSTM by `c_0` (`B*H`); zeros when absent. */
-  readonly initialState?: ArrayLike<number>;
-}
+export type TfjsBatch = SequenceBatch;
 
 /** Options of `createCellBackend`. */
 export interface CellBackendOptions {
@@ -106,43 +93,19 @@ export interface TfjsCellBackend extends CellBackendV1<TfjsHidden, TfjsInternal,
   release(): void;
 }
 
-interface Tracked {
-  disposed: boolean;
-  readonly owner: object;
-}
-
-interface HiddenHandle extends TfjsHidden, Tracked {
+interface HiddenHandle extends TfjsHidden {
   readonly tensors: tf.Tensor2D[];
-  readonly lent: boolean;
 }
 
-interface InternalHandle extends TfjsInternal, Tracked {
+interface InternalHandle extends TfjsInternal {
   readonly prev: tf.Tensor2D[];
   readonly saved: tf.Tensor[];
   readonly next: tf.Tensor2D[];
   readonly view: HiddenHandle;
 }
 
-interface GradientHandle extends TfjsGradient, Tracked {
+interface GradientHandle extends TfjsGradient {
   readonly tensors: tf.Tensor2D[];
-}
-
-type AnyHandle = HiddenHandle | InternalHandle | GradientHandle;
-
-function checkLength(what: string, values: ArrayLike<number> | undefined, expected: number): void {
-  if (values === undefined || typeof values.length !== 'number' || values.length !== expected) {
-    throw new TfjsBackendError(
-      'E_CONFIG',
-      `${what} must hold ${expected} numbers, found ${values === undefined ? 'none' : String(values.length)}`,
-    );
-  }
-}
-
-function positiveInteger(name: string, n: unknown): number {
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) {
-    throw new TfjsBackendError('E_CONFIG', `${name} must be a positive integer, got ${String(n)}`);
-  }
-  return n;
 }
 
 function slice32(values: ArrayLike<number>, start: number, length: number): Float32Array {
@@ -151,29 +114,19 @@ function slice32(values: ArrayLike<number>, start: number, length: number): Floa
   return out;
 }
 
-function ids32(
-  what: string,
-  values: ArrayLike<number>,
-  start: number,
-  length: number,
-  limit: number,
-): Int32Array {
+/** Ids already checked by `checkBatch`. */
+function ids32(values: ArrayLike<number>, start: number, length: number): Int32Array {
   const out = new Int32Array(length);
-  for (let i = 0; i < length; i++) {
-    const v = values[start + i] as number;
-    if (!Number.isInteger(v) || v < 0 || v >= limit) {
-      throw new TfjsBackendError('E_CONFIG', `${what} ${v} at index ${start + i} is outside 0..${limit - 1}`);
-    }
-    out[i] = v;
-  }
+  for (let i = 0; i < length; i++) out[i] = values[start + i] as number;
   return out;
 }
 
 /**
  * Create the `rewind-backend-v1` backend of one model and one batch: forward steps on tfjs tensors,
  * hand-written backward steps (autodiff for custom cells), the loss and every gradient accumulated on
- * the device. Handles are checked: misuse throws `E_HANDLE`, backward steps out of order `E_ORDER`.
- * Release the batch's tensors with `release()` when done.
+ * the device. Handles and step order are checked by `@rewind/executor`'s `HandleBook`: misuse throws
+ * `E_HANDLE`, steps out of range or order `E_STEP`; a batch that does not fit the model throws the
+ * executor's `E_BATCH`. Release the batch's tensors with `release()` when done.
  */
 export function createCellBackend(
   model: TfjsModel,
@@ -185,23 +138,15 @@ export function createCellBackend(
   engine.assertActive();
   const core = modelInternals(model);
   const program = core.program;
-  const T = positiveInteger('batch.steps', batch.steps);
-  const B = positiveInteger('batch.batchSize', batch.batchSize);
   const I = model.inputSize;
   const H = model.hiddenSize;
   const O = headWidth(model.head);
   const parts = model.stateParts;
+  checkBatch({ inputSize: I, hiddenSize: H, head: model.head, stateParts: parts }, batch);
+  const T = batch.steps;
+  const B = batch.batchSize;
   const inputKind = batch.inputKind ?? 'dense';
-  if (inputKind !== 'dense' && inputKind !== 'ids') {
-    throw new TfjsBackendError('E_CONFIG', `batch.inputKind must be 'dense' or 'ids'`);
-  }
   const lossSteps = batch.lossSteps ?? 'all';
-  if (lossSteps !== 'all' && lossSteps !== 'last') {
-    throw new TfjsBackendError('E_CONFIG', `batch.lossSteps must be 'all' or 'last'`);
-  }
-  checkLength('batch.inputs', batch.inputs, inputKind === 'ids' ? T * B : T * B * I);
-  checkLength('batch.targets', batch.targets, model.head.kind === 'softmax' ? T * B : T * B * O);
-  if (batch.initialState !== undefined) checkLength('batch.initialState', batch.initialState, parts * B * H);
   const settings = sparsitySettings(options.sparsity);
   if (settings !== undefined && core.gates === 0) {
     throw new TfjsBackendError(
@@ -231,7 +176,7 @@ export function createCellBackend(
       if (inputKind === 'dense') {
         xs.push(tf.tensor2d(slice32(batch.inputs, (t - 1) * B * I, B * I), [B, I], 'float32'));
       } else {
-        const ids = ids32('input id', batch.inputs, (t - 1) * B, B, I);
+        const ids = ids32(batch.inputs, (t - 1) * B, B);
         const onehot = new Float32Array(B * I);
         ids.forEach((id, r) => {
           onehot[r * I + id] = 1;
@@ -241,7 +186,7 @@ export function createCellBackend(
       if (!hasLoss(t)) {
         targets.push(undefined);
       } else if (model.head.kind === 'softmax') {
-        targets.push(tf.tensor1d(ids32('target', batch.targets, (t - 1) * B, B, O), 'int32'));
+        targets.push(tf.tensor1d(ids32(batch.targets, (t - 1) * B, B), 'int32'));
       } else {
         targets.push(tf.tensor2d(slice32(batch.targets, (t - 1) * B * O, B * O), [B, O], 'float32'));
       }
@@ -258,44 +203,25 @@ export function createCellBackend(
     throw error;
   }
 
-  const owner = {};
-  let live = 0;
+  const book = new HandleBook({
+    name,
+    steps: T,
+    error: (code, message) => new TfjsBackendError(code, message),
+  });
   let released = false;
   const accumulator = new GradientAccumulator(chunk);
   const sparsifier = settings === undefined ? undefined : new Sparsifier(settings);
   let lossSum: tf.Scalar | undefined;
   let dInputs: (tf.Tensor2D | undefined)[] = [];
   let dInitial: tf.Tensor2D[] | undefined;
-  let nextBackward = T;
 
-  const fail = (message: string): never => {
-    throw new TfjsBackendError('E_HANDLE', `${name}: ${message}`);
-  };
-  const use = <K extends AnyHandle>(handle: unknown, kind: K['kind'], where: string): K => {
-    const h = handle as Partial<AnyHandle> | null;
-    if (typeof h !== 'object' || h === null || h.owner !== owner || h.kind !== kind) {
-      return fail(`${where} expects a ${kind} handle of this backend`);
-    }
-    if (h.disposed === true) return fail(`${where} was given a disposed ${kind} handle`);
-    return h as K;
-  };
-  const checkStep = (t: number, where: string): void => {
-    if (!Number.isInteger(t) || t < 1 || t > T) {
-      throw new TfjsBackendError('E_ORDER', `${name}: ${where} step ${t} is outside 1..${T}`);
-    }
-  };
   const ready = (): void => {
     if (released) throw new TfjsBackendError('E_DISPOSED', `${name} was released`);
     if (model.disposed) throw new TfjsBackendError('E_DISPOSED', `model ${model.name} was disposed`);
     engine.assertActive();
   };
-  const hidden = (tensors: tf.Tensor2D[], lent: boolean): HiddenHandle => ({
-    kind: 'hidden',
-    tensors,
-    lent,
-    owner,
-    disposed: false,
-  });
+  const hidden = (tensors: tf.Tensor2D[], step: number): HiddenHandle =>
+    book.hidden({ kind: 'hidden', tensors }, step);
   const resetGradients = (): void => {
     accumulator.reset();
     sparsifier?.reset();
@@ -305,7 +231,7 @@ export function createCellBackend(
     dInputs = [];
     for (const d of dInitial ?? []) d.dispose();
     dInitial = undefined;
-    nextBackward = T;
+    book.resetOrder();
   };
   const shapes = (): Record<string, number[]> => {
     const out: Record<string, number[]> = {};
@@ -322,15 +248,13 @@ export function createCellBackend(
     stateBytes: () => ({ ...stateBytes }),
     initialState() {
       ready();
-      live++;
       return hidden(
         initial.map((t) => share(t)),
-        false,
+        0,
       );
     },
     forward(hPrev, t, keepInternal) {
-      const prev = use<HiddenHandle>(hPrev, 'hidden', 'forward');
-      checkStep(t, 'forward');
+      const prev = book.forward<HiddenHandle>(hPrev, t);
       ready();
       const x = xs[t - 1] as tf.Tensor2D;
       const params = model.parameters;
@@ -338,10 +262,9 @@ export function createCellBackend(
       const out = tidy(() => program.forward(x, prev.tensors, keepInternal, params, derived, core.constants));
       if (!keepInternal) {
         for (const s of out.saved ?? []) s.dispose();
-        live++;
-        return { h: hidden(out.next, false) };
+        return { h: hidden(out.next, t) };
       }
-      const view = hidden(out.next, true);
+      const view: HiddenHandle = { kind: 'hidden', tensors: out.next };
       const internal: InternalHandle = {
         kind: 'internal',
         step: t,
@@ -349,44 +272,21 @@ export function createCellBackend(
         saved: out.saved ?? [],
         next: out.next,
         view,
-        owner,
-        disposed: false,
       };
-      live += 2;
       return {
         h: hidden(
           out.next.map((n) => share(n)),
-          false,
+          t,
         ),
-        internal,
+        internal: book.internal(internal, t, view),
       };
     },
     hiddenOf(internal) {
-      return use<InternalHandle>(internal, 'internal', 'hiddenOf').view;
+      return book.use<InternalHandle>(internal, 'internal', 'hiddenOf').view;
     },
     backward(internal, dh, t) {
-      const s = use<InternalHandle>(internal, 'internal', 'backward');
-      const d = dh === null ? null : use<GradientHandle>(dh, 'gradient', 'backward');
-      checkStep(t, 'backward');
       ready();
-      if (s.step !== t) {
-        throw new TfjsBackendError(
-          'E_ORDER',
-          `${name}: backward step ${t} was given the internal state of step ${s.step}`,
-        );
-      }
-      if (t !== nextBackward && t !== T) {
-        throw new TfjsBackendError(
-          'E_ORDER',
-          `${name}: backward step ${t} out of order; expected ${nextBackward} (or ${T} to start a pass)`,
-        );
-      }
-      if ((t === T) !== (d === null)) {
-        throw new TfjsBackendError(
-          'E_ORDER',
-          `${name}: backward step ${t} needs ${t === T ? 'no incoming gradient' : 'an incoming gradient'}`,
-        );
-      }
+      const { internal: s, dh: d } = book.backward<InternalHandle, GradientHandle>(internal, dh, t);
       const x = xs[t - 1] as tf.Tensor2D;
       const params = model.parameters;
       const derived = core.derived();
@@ -432,33 +332,22 @@ export function createCellBackend(
         dInputs[t - 1]?.dispose();
         dInputs[t - 1] = result.dx;
       }
-      nextBackward = t === 1 ? T : t - 1;
       if (t === 1) {
         for (const old of dInitial ?? []) old.dispose();
         dInitial = result.dPrev.map((g) => share(g));
         accumulator.flush();
       }
-      live++;
-      const g: GradientHandle = { kind: 'gradient', tensors: result.dPrev, owner, disposed: false };
-      return g;
+      return book.gradient<GradientHandle>({ kind: 'gradient', tensors: result.dPrev });
     },
     dispose(handle) {
-      const h = handle as Partial<AnyHandle> | null;
-      if (typeof h !== 'object' || h === null || h.owner !== owner)
-        return fail('dispose expects a handle of this backend');
-      if (h.kind === 'hidden' && (h as HiddenHandle).lent)
-        return fail('dispose was given a lent hidden state (hiddenOf)');
-      if (h.disposed === true) return fail(`${String(h.kind)} handle disposed twice`);
-      const any = h as AnyHandle;
-      any.disposed = true;
-      live--;
-      if (any.kind === 'internal') {
-        any.view.disposed = true;
-        for (const t of any.prev) t.dispose();
-        for (const t of any.saved) t.dispose();
-        for (const t of any.next) t.dispose();
+      const kind = book.dispose(handle);
+      if (kind === 'internal') {
+        const s = handle as InternalHandle;
+        for (const t of s.prev) t.dispose();
+        for (const t of s.saved) t.dispose();
+        for (const t of s.next) t.dispose();
       } else {
-        for (const t of any.tensors) t.dispose();
+        for (const t of (handle as HiddenHandle | GradientHandle).tensors) t.dispose();
       }
     },
     zeroGradients() {
@@ -503,7 +392,7 @@ export function createCellBackend(
       return out;
     },
     sparsityStats: async () => (sparsifier === undefined ? undefined : sparsifier.stats()),
-    liveHandles: () => live,
+    liveHandles: () => book.live,
     release() {
       if (released) return;
       resetGradients();

@@ -1,7 +1,6 @@
-import { type GradientReadout, runPolicy } from '@rewind/executor';
+import { type GradientReadout, isExecutorError, type LossHead, runPolicy } from '@rewind/executor';
 import {
   createReferenceModel,
-  type LossHead,
   type ReferenceBatch,
   randomBatch,
   standardBptt,
@@ -306,8 +305,8 @@ describe('cell backends', () => {
     const { h, internal } = backend.forward(h0, 1, true);
     const s = internal as NonNullable<typeof internal>;
     expect(code(() => backend.dispose(backend.hiddenOf(s)))).toBe('E_HANDLE');
-    expect(code(() => backend.backward(s, null, 1))).toBe('E_ORDER');
-    expect(code(() => backend.forward(h0, 4, false))).toBe('E_ORDER');
+    expect(code(() => backend.backward(s, null, 1))).toBe('E_STEP');
+    expect(code(() => backend.forward(h0, 4, false))).toBe('E_STEP');
     backend.dispose(h0);
     expect(code(() => backend.dispose(h0))).toBe('E_HANDLE');
     expect(code(() => backend.forward(h0, 1, false))).toBe('E_HANDLE');
@@ -319,7 +318,7 @@ describe('cell backends', () => {
     expect(code(() => backend.initialState())).toBe('E_DISPOSED');
   });
 
-  it('refuse malformed batches and options with E_CONFIG', async () => {
+  it("refuse malformed batches with the executor's E_BATCH, and options with E_CONFIG", async () => {
     await engine.activate();
     const model = createRecurrentModel(engine, {
       cell: 'rnn',
@@ -332,15 +331,15 @@ describe('cell backends', () => {
       try {
         (f() as TfjsCellBackend).release();
       } catch (error) {
-        return isTfjsBackendError(error) ? error.code : 'other';
+        return isTfjsBackendError(error) || isExecutorError(error) ? error.code : 'other';
       }
       return undefined;
     };
     expect(code(() => createCellBackend(model, good))).toBeUndefined();
-    expect(code(() => createCellBackend(model, { ...good, inputs: [0, 1] }))).toBe('E_CONFIG');
-    expect(code(() => createCellBackend(model, { ...good, targets: [1, 4] }))).toBe('E_CONFIG');
+    expect(code(() => createCellBackend(model, { ...good, inputs: [0, 1] }))).toBe('E_BATCH');
+    expect(code(() => createCellBackend(model, { ...good, targets: [1, 4] }))).toBe('E_BATCH');
     expect(code(() => createCellBackend(model, { ...good, inputs: [0, 2], inputKind: 'ids' }))).toBe(
-      'E_CONFIG',
+      'E_BATCH',
     );
     expect(code(() => createCellBackend(model, good, { weightGradientChunk: 0 }))).toBe('E_CONFIG');
     expect(code(() => createCellBackend(model, good, { sparsity: {} }))).toBe('E_CONFIG');

@@ -262,6 +262,3 @@ export const gruProgram: CellProgram = {
 
 /** The programs of the built-in cells. */
 export const CELL_PROGRAMS = { rnn: rnnProgram, lstm: lstmProgram, gru: gruProgram } as const;
-
-/** Gate blocks per built-in cell. */
-export const CELL_GATES = { rnn: 1, lstm: 4, gru: 3 } as const;

@@ -1,15 +1,11 @@
-import type { CellBackendV1 } from '@rewind/executor';
+import type { CellBackendV1, LossHead } from '@rewind/executor';
 import {
   type BackendFactory,
   type ConformanceOptions,
   describeBackendConformance,
 } from '@rewind/executor/conformance';
-import {
-  createReferenceModel,
-  type LossHead,
-  type ReferenceModel,
-  randomBatch,
-} from '@rewind/executor/reference';
+import { createReferenceModel, type ReferenceModel, randomBatch } from '@rewind/executor/reference';
+import { solverPlanner } from '@rewind/solver';
 import * as tf from '@tensorflow/tfjs-core';
 import { type CellBackendOptions, createCellBackend, type TfjsCellBackend } from './backend.js';
 import type { TfjsEngine } from './engine.js';
@@ -133,7 +129,7 @@ export function describeTfjsConformance(engine: TfjsEngine, overrides: Conforman
     describeBackendConformance(
       `tfjs ${engine.backend} ${cell} (${head.kind})`,
       tfjsFactory(engine, cell, head),
-      conformanceOptions(overrides),
+      { ...conformanceOptions(overrides), planner: solverPlanner },
     );
   }
 }

@@ -67,8 +67,7 @@ describe('engines', () => {
       'createTrainer',
       'adam',
       'sgd',
-      'createCharDataset',
-      'charVocabulary',
+      'createTfjsTrainable',
       'registerGradients',
       'TfjsBackendError',
     ]) {

@@ -9,11 +9,12 @@
  * - `E_WEBGPU_NO_ADAPTER`: WebGPU loaded but no adapter matches the requested options.
  * - `E_ENGINE_INACTIVE`: another engine switched tfjs to another backend; call `engine.activate()`.
  * - `E_ENGINE_DISPOSED`: the engine was disposed.
- * - `E_CONFIG`: a model, batch or option is malformed (the message names what).
+ * - `E_CONFIG`: a model or option is malformed (the message names what). A batch that does not fit its
+ *   model is `@rewind/executor`'s `E_BATCH`, as on every backend.
  * - `E_HANDLE`: a handle was misused (disposed twice, from another backend, used after disposal).
- * - `E_ORDER`: backward steps were called out of order, or a step number is outside `1..T`.
+ * - `E_STEP`: a step number outside `1..T`, a forward step from the wrong state, or backward steps out of
+ *   order (the codes of `@rewind/executor`'s `HandleBook`, the same on every backend).
  * - `E_NO_GRADIENT`: a custom cell uses a tfjs kernel whose gradient is not registered.
- * - `E_POLICY`: a training policy does not fit the batch (another sequence length).
  * - `E_DISPOSED`: a model, backend or trainer was used after it was disposed.
  */
 export type TfjsBackendErrorCode =
@@ -25,9 +26,8 @@ export type TfjsBackendErrorCode =
   | 'E_ENGINE_DISPOSED'
   | 'E_CONFIG'
   | 'E_HANDLE'
-  | 'E_ORDER'
+  | 'E_STEP'
   | 'E_NO_GRADIENT'
-  | 'E_POLICY'
   | 'E_DISPOSED';
 
 /** The error every function of this package throws for failures of its own. */

@@ -1,20 +1,7 @@
+import type { LossHead } from '@rewind/executor';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LinearContribution } from './accumulate.js';
 import { need } from './program.js';
-
-/**
- * The loss head applied to `h_t` at the steps that carry a loss: a linear layer `y = Wy h + by`
- * (`Wy` is `O x H`), then a softmax cross-entropy over `classes` (targets are class ids) or a mean squared
- * error over `outputs` values (targets are numbers).
- */
-export type LossHead =
-  | { readonly kind: 'softmax'; readonly classes: number }
-  | { readonly kind: 'mse'; readonly outputs: number };
-
-/** The width `O` of a head's output. */
-export function headWidth(head: LossHead): number {
-  return head.kind === 'softmax' ? head.classes : head.outputs;
-}
 
 /** The step's targets, prepared once per batch: class ids `[B]` (int32) or values `[B, O]`. */
 export type HeadTargets = tf.Tensor1D | tf.Tensor2D;

@@ -1,17 +1,23 @@
+import {
+  CELL_GATES,
+  type CellKind,
+  checkHead as checkContractHead,
+  headWidth,
+  isExecutorError,
+  type LossHead,
+  parameterShapes,
+} from '@rewind/executor';
+import { seededUniform } from '@rewind/executor/data';
 import type { StateBytes } from '@rewind/policy';
 import * as tf from '@tensorflow/tfjs-core';
-import { CELL_GATES, CELL_PROGRAMS } from './cells.js';
+import { CELL_PROGRAMS } from './cells.js';
 import { type CustomStepFunction, customProgram } from './custom.js';
 import type { TfjsEngine } from './engine.js';
 import { TfjsBackendError } from './errors.js';
 import { registerGradients } from './gradients.js';
-import { deriveHead, headWidth, type LossHead } from './head.js';
+import { deriveHead } from './head.js';
 import type { CellProgram, Constants } from './program.js';
-import { seededUniform } from './rng.js';
 import { distinctBytes, tidy } from './util.js';
-
-/** The built-in cells: vanilla RNN (tanh), LSTM and GRU. */
-export type CellKind = 'rnn' | 'lstm' | 'gru';
 
 /**
  * A model with a built-in cell. Parameters (row-major, the layout of @rewind/executor's reference
@@ -126,13 +132,12 @@ function positiveInteger(name: string, n: unknown): number {
 }
 
 function checkHead(head: LossHead): void {
-  if (head === null || typeof head !== 'object' || (head.kind !== 'softmax' && head.kind !== 'mse')) {
-    throw new TfjsBackendError(
-      'E_CONFIG',
-      `head must be { kind: 'softmax', classes } or { kind: 'mse', outputs }`,
-    );
+  try {
+    checkContractHead(head);
+  } catch (e) {
+    if (isExecutorError(e)) throw new TfjsBackendError('E_CONFIG', e.message.slice(e.code.length + 2));
+    throw e;
   }
-  positiveInteger(head.kind === 'softmax' ? 'head.classes' : 'head.outputs', headWidth(head));
 }
 
 function sizeOf(shape: readonly number[]): number {
@@ -286,20 +291,6 @@ function uniform(size: number, rng: () => number, scale: number): Float32Array {
   return out;
 }
 
-/** The shape of every parameter of a built-in model. */
-export function recurrentParameterShapes(
-  config: Pick<RecurrentModelConfig, 'cell' | 'inputSize' | 'hiddenSize' | 'head'>,
-): Record<string, readonly number[]> {
-  const H = config.hiddenSize;
-  const G = CELL_GATES[config.cell] * H;
-  const O = headWidth(config.head);
-  const shapes: Record<string, readonly number[]> = { W: [G, config.inputSize], U: [G, H], b: [G] };
-  if (config.cell === 'gru') shapes['bu'] = [G];
-  shapes['Wy'] = [O, H];
-  shapes['by'] = [O];
-  return shapes;
-}
-
 /**
  * Create a model with a built-in cell (vanilla RNN, LSTM or GRU) whose backward steps are written by
  * hand. Parameters are initialised uniformly in `[-1/sqrt(H), 1/sqrt(H))` from `seed`, or taken from
@@ -315,7 +306,7 @@ export function createRecurrentModel(engine: TfjsEngine, config: RecurrentModelC
   positiveInteger('inputSize', config.inputSize);
   positiveInteger('hiddenSize', config.hiddenSize);
   checkHead(config.head);
-  const shapes = recurrentParameterShapes(config);
+  const shapes = parameterShapes(config);
   const rng = seededUniform(config.seed ?? 1);
   const scale = 1 / Math.sqrt(config.hiddenSize);
   const initial: Record<string, Float32Array> = {};

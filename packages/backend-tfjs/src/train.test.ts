@@ -1,7 +1,8 @@
+import { isExecutorError } from '@rewind/executor';
+import { createCharDataset } from '@rewind/executor/data';
 import { plan } from '@rewind/solver';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createCharDataset } from '@rewind/executor/data';
 import { createTfjsEngine } from './engine.js';
 import { isTfjsBackendError } from './errors.js';
 import { createRecurrentModel } from './model.js';
@@ -36,7 +37,11 @@ describe('training', () => {
       strategy: 'msm',
       costModel: { backwardCost: 2 },
     });
-    const trainer = createTrainer(model, { policy, optimizer: adam({ learningRate: 0.03 }), clipNorm: 5 });
+    const trainer = createTrainer(model, {
+      policy,
+      optimizer: { kind: 'adam', learningRate: 0.03 },
+      clipNorm: 5,
+    });
     const losses: number[] = [];
     let tensorsAfterFirst = 0;
     for (let i = 0; i < 30; i++) {
@@ -62,7 +67,7 @@ describe('training', () => {
     model.dispose();
   });
 
-  it('refuses a batch of another length with E_POLICY', async () => {
+  it('refuses a batch of another length with E_STEPS_MISMATCH', async () => {
     const data = createCharDataset(TEXT, { batchSize: 2, steps: 5 });
     const V = data.vocabulary.size;
     const model = createRecurrentModel(engine, {
@@ -77,12 +82,12 @@ describe('training', () => {
       memory: { bytes: sb.hidden + 6 * sb.internal, stateBytes: sb },
       strategy: 'store-all',
     });
-    const trainer = createTrainer(model, { policy, optimizer: sgd({ learningRate: 0.1 }) });
+    const trainer = createTrainer(model, { policy, optimizer: { kind: 'sgd', learningRate: 0.1 } });
     const error = await trainer.step(data.batch(0)).then(
       () => undefined,
       (e: unknown) => e,
     );
-    expect(isTfjsBackendError(error, 'E_POLICY')).toBe(true);
+    expect(isExecutorError(error, 'E_STEPS_MISMATCH')).toBe(true);
     trainer.dispose();
     model.dispose();
   });

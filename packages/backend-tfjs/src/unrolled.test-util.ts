@@ -1,6 +1,5 @@
+import type { CellKind, LossHead } from '@rewind/executor';
 import * as tf from '@tensorflow/tfjs-core';
-import type { LossHead } from './head.js';
-import type { CellKind } from './model.js';
 
 /**
  * The whole unrolled sequence as one plain tfjs computation, written independently of the package's
