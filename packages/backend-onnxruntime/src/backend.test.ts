@@ -1,5 +1,5 @@
-import { runPolicy } from '@rewind/executor';
-import { createReferenceModel, type LossHead, randomBatch, standardBptt } from '@rewind/executor/reference';
+import { isExecutorError, type LossHead, runPolicy } from '@rewind/executor';
+import { createReferenceModel, randomBatch, standardBptt } from '@rewind/executor/reference';
 import { plan } from '@rewind/solver';
 import { describe, expect, it } from 'vitest';
 import { createOnnxBackend, type OnnxBackend, type OnnxBackendOptions } from './backend.js';
@@ -310,7 +310,7 @@ describe('errors', () => {
     }
   });
 
-  it('refuses a batch or model that does not fit with E_BATCH', async () => {
+  it("refuses a batch that does not fit with the executor's E_BATCH, a model with E_MODEL", async () => {
     const cases = [
       { ...batch, inputs: batch.inputs.subarray(1) },
       { ...batch, targets: Int32Array.of(0, 1) },
@@ -320,12 +320,12 @@ describe('errors', () => {
     ];
     for (const b of cases) {
       const error = await createOnnxBackend(model, b).catch((e: unknown) => e);
-      expect(isOrtBackendError(error, 'E_BATCH')).toBe(true);
+      expect(isExecutorError(error, 'E_BATCH')).toBe(true);
     }
     const noU = { ...model, params: { ...model.params, U: new Float64Array(2) } };
-    expect(isOrtBackendError(await createOnnxBackend(noU, batch).catch((e: unknown) => e), 'E_BATCH')).toBe(
-      true,
-    );
+    const error = await createOnnxBackend(noU, batch).catch((e: unknown) => e);
+    expect(isExecutorError(error, 'E_MODEL')).toBe(true);
+    expect((error as Error).message).toMatch(/\/params\/U must hold \d+ numbers, found 2/);
   });
 
   it('checks handles and step order (E_HANDLE, E_STEP)', async () => {

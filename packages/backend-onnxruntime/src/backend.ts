@@ -22,7 +22,7 @@ import {
   type OrtInternal,
   type StepProgram,
 } from './runtime/engine.js';
-import type { ExecutionProvider, SessionSettings } from './runtime/session.js';
+import type { ExecutionProvider, SessionPool, SessionSettings } from './runtime/session.js';
 import { tensorBytes } from './runtime/tensors.js';
 import { type SparsityOptions, type SparsityStats, sparsitySettings } from './sparsity.js';
 
@@ -62,6 +62,11 @@ export interface OnnxBackendOptions {
   readonly sparsity?: SparsityOptions | undefined;
   /** ONNX Runtime intra-op threads (default: ONNX Runtime's, one per physical core). */
   readonly intraOpNumThreads?: number;
+  /**
+   * The pool the backend's sessions are created in and shared through (`createSessionPool()`; default:
+   * the process-wide pool that `releaseCachedSessions()` releases). A trainable makes its own.
+   */
+  readonly sessions?: SessionPool;
 }
 
 /** The options in effect. */
@@ -258,9 +263,11 @@ export function backendObject(
  *
  * The model has the shape of `@rewind/executor`'s `ReferenceModel` (same cells, gate layout, loss heads
  * and parameter names) and the batch that of its `ReferenceBatch`, so results compare with the reference
- * backend. Sessions are created once per cell configuration and shared by every backend of the process.
+ * backend. Sessions are created once per cell configuration in `options.sessions` (default: the
+ * process-wide pool) and shared by every backend that uses that pool.
  *
- * @throws OrtBackendError `E_OPTIONS`, `E_BATCH`, `E_CUDA_UNAVAILABLE` (CUDA asked for and not loadable), `E_SESSION`.
+ * @throws OrtBackendError `E_OPTIONS`, `E_CUDA_UNAVAILABLE` (CUDA asked for and not loadable), `E_SESSION`;
+ * `ExecutorError` `E_MODEL` or `E_BATCH` for a model or batch that breaks the model contract.
  */
 export async function createOnnxBackend(
   model: CellModel,
@@ -269,11 +276,7 @@ export async function createOnnxBackend(
 ): Promise<OnnxBackend> {
   const resolved = resolve(options);
   const { cell, inputSize: I, hiddenSize: H, head } = model.config;
-  const G = GATE_COUNT[cell] * H;
-  const O = headWidth(head);
-  const sizes: Record<string, number> = { W: G * I, U: G * H, b: G, Wy: O * H, by: O };
-  if (cell === 'gru') sizes['bu'] = G;
-  checkModel(model, sizes);
+  checkModel(model);
   const carried = hasCellState(cell) ? 2 : 1;
   checkBatch(batch, I, head, carried * H);
   const session: SessionSettings =
@@ -296,6 +299,7 @@ export async function createOnnxBackend(
     fusedSteps: resolved.fusedSteps,
     sparsity: sparsitySettings(resolved.sparsity),
     session,
+    ...(options.sessions === undefined ? {} : { pool: options.sessions }),
   });
   await program.warmUp();
   const stateBytes = await measureStateBytes(program);

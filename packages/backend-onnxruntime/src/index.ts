@@ -11,7 +11,7 @@ export {
   type OrtBackendErrorCode,
   type OrtBackendErrorDetails,
 } from './errors.js';
-export type { CellKind, HeadSpec, InternalMode } from './graphs/cells.js';
+export type { InternalMode } from './graphs/cells.js';
 export { type AttrValue, attr, GraphBuilder } from './onnx/builder.js';
 export {
   type AttributeSpec,
@@ -25,18 +25,21 @@ export {
   type TensorSpec,
   type ValueInfoSpec,
 } from './onnx/model.js';
-export type { CellModel, SequenceBatch } from './runtime/batch.js';
+export type { CellModel } from './runtime/batch.js';
 export type { OrtGradient, OrtHidden, OrtInternal } from './runtime/engine.js';
 export {
   CUDA_INSTALL_HINT,
   CUDA_PROVIDER_LIBRARIES,
   CUDA_RUNTIME_LIBRARIES,
+  createSessionPool,
   diagnoseCudaLibraries,
   type ExecutionProvider,
   type LibrarySearch,
   releaseCachedSessions,
+  type SessionPool,
 } from './runtime/session.js';
 export type { SparsityOptions, SparsityStats } from './sparsity.js';
+export { createOnnxTrainable, type OnnxTrainable, type TrainableCellModel } from './trainable.js';
 export {
   createUserCellBackend,
   loadUserCell,

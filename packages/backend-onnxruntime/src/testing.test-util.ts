@@ -1,8 +1,8 @@
 /** Shared helpers of the tests: factories, comparisons, and user cells written against the contract. */
+import type { LossHead } from '@rewind/executor';
 import type { BackendFactory, ConformanceCase } from '@rewind/executor/conformance';
 import {
   createReferenceModel,
-  type LossHead,
   type ReferenceBatch,
   type ReferenceModel,
   randomBatch,

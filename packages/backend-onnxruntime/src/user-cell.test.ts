@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { runPolicy } from '@rewind/executor';
 import { describeBackendConformance } from '@rewind/executor/conformance';
 import { createReferenceModel, randomBatch, standardBptt } from '@rewind/executor/reference';
-import { plan } from '@rewind/solver';
+import { plan, solverPlanner } from '@rewind/solver';
 import { describe, expect, it } from 'vitest';
 import { isOrtBackendError, type OrtBackendError } from './errors.js';
 import { GraphBuilder } from './onnx/builder.js';
@@ -88,7 +88,11 @@ describeBackendConformance(
     }
     return createUserCellBackend(await loaded, userParameters(model), batch);
   },
-  { tolerance: 1e-4, strategies: ['store-all', 'recompute-all', 'chen-sqrt', 'hsm', 'ism', 'msm'] },
+  {
+    tolerance: 1e-4,
+    strategies: ['store-all', 'recompute-all', 'chen-sqrt', 'hsm', 'ism', 'msm'],
+    planner: solverPlanner,
+  },
 );
 
 /** Knobs to break a small RNN user cell in one place. */

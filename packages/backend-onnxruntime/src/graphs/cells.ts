@@ -7,16 +7,15 @@
  * `i, f, g, o` and GRU `z, r, n`; the GRU is `n = tanh(W_n x + b_n + r * (U_n h + bu_n))`,
  * `h' = (1 - z) n + z h`. The batch dimension is symbolic (`B`).
  */
+import { CELL_GATES, type CellKind, type LossHead } from '@rewind/executor';
 import { attr, GraphBuilder } from '../onnx/builder.js';
 import type { Dim, FloatType } from '../onnx/model.js';
 
-/** The built-in recurrent cells. */
-export type CellKind = 'rnn' | 'lstm' | 'gru';
+export { cellParameterNames } from '@rewind/executor';
+export type { CellKind };
 
-/** The per-step loss head (as in the reference backend): softmax cross-entropy or mean squared error. */
-export type HeadSpec =
-  | { readonly kind: 'softmax'; readonly classes: number }
-  | { readonly kind: 'mse'; readonly outputs: number };
+/** The per-step loss head: the model contract's `LossHead`. */
+export type HeadSpec = LossHead;
 
 /**
  * What the internal state `s_t` holds. `'saved'`: the gate activations of the step (backward needs no
@@ -37,8 +36,8 @@ export interface CellGraphConfig {
   readonly dtype: FloatType;
 }
 
-/** Gate blocks per cell. */
-export const GATE_COUNT: Readonly<Record<CellKind, number>> = { rnn: 1, lstm: 4, gru: 3 };
+/** Gate blocks per cell (the model contract's). */
+export const GATE_COUNT = CELL_GATES;
 
 /** Width of the saved activations (in units of `H`): LSTM `i, f, g, o`; GRU `z, r, n, U_n h + bu_n`. */
 export const ACTS_WIDTH: Readonly<Record<CellKind, number>> = { rnn: 0, lstm: 4, gru: 4 };
@@ -49,11 +48,6 @@ export const hasCellState = (cell: CellKind): boolean => cell === 'lstm';
 /** Whether the internal state of `cell` holds saved activations in `mode`. */
 export const savesActs = (cell: CellKind, mode: InternalMode): boolean =>
   mode === 'saved' && ACTS_WIDTH[cell] > 0;
-
-/** The parameter inputs of a cell's graphs, in feed order. */
-export function cellParameterNames(cell: CellKind): readonly string[] {
-  return cell === 'gru' ? ['W', 'U', 'b', 'bu'] : ['W', 'U', 'b'];
-}
 
 const B: Dim = 'B';
 

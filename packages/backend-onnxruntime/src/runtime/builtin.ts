@@ -23,7 +23,7 @@ import {
 import { keptCount, SparsityCounter, type SparsitySettings } from '../sparsity.js';
 import { type BatchArrays, type CellModel, headWidth, lossWeight, type SequenceBatch } from './batch.js';
 import type { InternalData, PathResult, StateTensors, StepProgram, Want } from './engine.js';
-import { cachedSession, runSession, type SessionSettings } from './session.js';
+import { cachedSession, runSession, type SessionPool, type SessionSettings } from './session.js';
 import {
   accumulate,
   allocFloat,
@@ -47,6 +47,8 @@ export interface BuiltinSettings {
   readonly fusedSteps: number;
   readonly sparsity: SparsitySettings | undefined;
   readonly session: SessionSettings;
+  /** Where the graphs' sessions live (default: the process-wide pool). */
+  readonly pool?: SessionPool;
 }
 
 /** Time and run counters of a program. */
@@ -297,39 +299,35 @@ export class BuiltinProgram implements StepProgram {
     const base = graphKey(c);
     const head = this.s.head;
     const sparsify: SparsifyKind = this.s.sparsity === undefined ? 'none' : this.s.sparsity.mode;
+    const get = (key: string, build: () => Uint8Array): Promise<InferenceSession> =>
+      cachedSession(key, this.s.session, build, this.s.pool);
     switch (kind) {
       case 'fwd':
-        return cachedSession(`${base}:forward`, this.s.session, () => forwardStepGraph(c, { acts: false }));
+        return get(`${base}:forward`, () => forwardStepGraph(c, { acts: false }));
       case 'fwd-acts':
-        return cachedSession(`${base}:forward+acts`, this.s.session, () =>
-          forwardStepGraph(c, { acts: true }),
-        );
+        return get(`${base}:forward+acts`, () => forwardStepGraph(c, { acts: true }));
       case 'range':
-        return cachedSession(`${base}:range`, this.s.session, () =>
-          forwardRangeGraph(c, { stackedActs: false, finalActs: false }),
-        );
+        return get(`${base}:range`, () => forwardRangeGraph(c, { stackedActs: false, finalActs: false }));
       case 'range-final':
-        return cachedSession(`${base}:range+final`, this.s.session, () =>
+        return get(`${base}:range+final`, () =>
           forwardRangeGraph(c, { stackedActs: false, finalActs: true }),
         );
       case 'range-stacked':
-        return cachedSession(`${base}:range+stacked`, this.s.session, () =>
+        return get(`${base}:range+stacked`, () =>
           forwardRangeGraph(c, { stackedActs: true, finalActs: false }),
         );
       case 'bwd-head':
-        return cachedSession(
-          `${base}:backward:${this.s.mode}:${headKey(head)}:${sparsify}`,
-          this.s.session,
-          () => backwardStepGraph(c, { mode: this.s.mode, head, sparsify }),
+        return get(`${base}:backward:${this.s.mode}:${headKey(head)}:${sparsify}`, () =>
+          backwardStepGraph(c, { mode: this.s.mode, head, sparsify }),
         );
       case 'bwd':
-        return cachedSession(`${base}:backward:${this.s.mode}:nohead:${sparsify}`, this.s.session, () =>
+        return get(`${base}:backward:${this.s.mode}:nohead:${sparsify}`, () =>
           backwardStepGraph(c, { mode: this.s.mode, sparsify }),
         );
       case 'wgrad':
-        return cachedSession(`${base}:weight-gradients`, this.s.session, () => weightGradientGraph(c));
+        return get(`${base}:weight-gradients`, () => weightGradientGraph(c));
       case 'hgrad':
-        return cachedSession(`${c.dtype}:H${this.H}:${headKey(head)}:head-gradients`, this.s.session, () =>
+        return get(`${c.dtype}:H${this.H}:${headKey(head)}:head-gradients`, () =>
           headGradientGraph(c.dtype, this.H, head),
         );
       default:

@@ -7,7 +7,7 @@
  * reference-counted by the handles the executor holds and by pending children, so that a state nobody
  * can reach is dropped, and one still needed by a pending chain is kept until that chain is computed.
  */
-import type { CellBackendV1, ForwardResultV1, GradientReadout } from '@rewind/executor';
+import { type CellBackendV1, type ForwardResultV1, type GradientReadout, HandleBook } from '@rewind/executor';
 import type { StateBytes } from '@rewind/policy';
 import type { Tensor } from 'onnxruntime-node';
 import { OrtBackendError } from '../errors.js';
@@ -68,8 +68,6 @@ class Node {
   }
 }
 
-const OWNER = Symbol('owner');
-
 /** A hidden-state handle of the ONNX Runtime backend (opaque). */
 export interface OrtHidden {
   readonly kind: 'hidden';
@@ -88,24 +86,14 @@ export interface OrtGradient {
 }
 
 interface HiddenImpl extends OrtHidden {
-  readonly [OWNER]: object;
   readonly node: Node;
-  disposed: boolean;
-  /** For a lent view (from `hiddenOf`): the internal handle it belongs to. */
-  readonly lentBy: InternalImpl | undefined;
 }
 interface InternalImpl extends OrtInternal {
-  readonly [OWNER]: object;
   readonly node: Node;
-  disposed: boolean;
-  view: HiddenImpl | undefined;
 }
 interface GradientImpl extends OrtGradient {
-  readonly [OWNER]: object;
   tensors: StateTensors | undefined;
-  disposed: boolean;
 }
-type AnyImpl = HiddenImpl | InternalImpl | GradientImpl;
 
 /** Counters of the engine's work. */
 export interface EngineCounters {
@@ -133,16 +121,18 @@ export class Engine implements CellBackendV1<OrtHidden, OrtInternal, OrtGradient
   readonly counters: EngineCounters = { forwardCalls: 0, forwardSteps: 0, paths: 0, backwardSteps: 0 };
   private readonly program: StepProgram;
   private readonly options: EngineOptions;
-  private readonly owner = {};
-  private live = 0;
-  private nextBackward: number;
+  private readonly book: HandleBook;
 
   constructor(program: StepProgram, options: EngineOptions) {
     this.program = program;
     this.options = options;
     this.name = program.name;
     this.steps = program.steps;
-    this.nextBackward = program.steps;
+    this.book = new HandleBook({
+      name: program.name,
+      steps: program.steps,
+      error: (code, message) => new OrtBackendError(code, message),
+    });
   }
 
   stateBytes(): StateBytes {
@@ -150,46 +140,17 @@ export class Engine implements CellBackendV1<OrtHidden, OrtInternal, OrtGradient
   }
 
   liveHandles(): number {
-    return this.live;
+    return this.book.live;
   }
 
-  private fail(code: 'E_HANDLE' | 'E_STEP', message: string): never {
-    throw new OrtBackendError(code, `${this.name}: ${message}`);
-  }
-
-  private use<K extends AnyImpl['kind']>(
-    handle: unknown,
-    kind: K,
-    where: string,
-  ): Extract<AnyImpl, { kind: K }> {
-    const h = handle as Partial<AnyImpl> | null;
-    if (typeof h !== 'object' || h === null || h[OWNER] !== this.owner || h.kind !== kind) {
-      this.fail('E_HANDLE', `${where} expects a ${kind} handle of this backend`);
-    }
-    if (h.disposed === true) this.fail('E_HANDLE', `${where} was given a disposed ${kind} handle`);
-    if (kind === 'hidden') {
-      const lentBy = (h as HiddenImpl).lentBy;
-      if (lentBy?.disposed === true)
-        this.fail('E_HANDLE', `${where} was given a view of a disposed internal state`);
-    }
-    return h as Extract<AnyImpl, { kind: K }>;
-  }
-
-  private checkStep(t: number, where: string): void {
-    if (!Number.isInteger(t) || t < 1 || t > this.steps) {
-      this.fail('E_STEP', `${where} step ${t} is outside 1..${this.steps}`);
-    }
-  }
-
-  private hiddenHandle(node: Node, lentBy: InternalImpl | undefined): HiddenImpl {
-    return { kind: 'hidden', step: node.t, [OWNER]: this.owner, node, disposed: false, lentBy };
+  private hiddenHandle(node: Node): HiddenImpl {
+    return { kind: 'hidden', step: node.t, node };
   }
 
   initialState(): OrtHidden {
     const node = new Node(0, undefined, this.program.initialState());
     node.refs++;
-    this.live++;
-    return this.hiddenHandle(node, undefined);
+    return this.book.hidden(this.hiddenHandle(node), 0);
   }
 
   async forward(
@@ -197,86 +158,46 @@ export class Engine implements CellBackendV1<OrtHidden, OrtInternal, OrtGradient
     t: number,
     keepInternal: boolean,
   ): Promise<ForwardResultV1<OrtHidden, OrtInternal>> {
-    const prev = this.use(hPrev, 'hidden', 'forward').node;
-    this.checkStep(t, 'forward');
-    if (prev.t !== t - 1) this.fail('E_STEP', `forward step ${t} was given h_${prev.t}, expected h_${t - 1}`);
+    const prev = this.book.forward<HiddenImpl>(hPrev, t).node;
     this.counters.forwardCalls++;
     const node = new Node(t, prev, undefined);
     prev.children.add(node);
     node.refs++;
-    this.live++;
-    const h = this.hiddenHandle(node, undefined);
+    const h = this.book.hidden(this.hiddenHandle(node), t);
     let internal: InternalImpl | undefined;
     if (keepInternal) {
       node.refs++;
       node.internalRefs++;
-      this.live++;
-      internal = { kind: 'internal', step: t, [OWNER]: this.owner, node, disposed: false, view: undefined };
+      internal = this.book.internal<InternalImpl>({ kind: 'internal', step: t, node }, t);
     }
     if (!this.options.lazy) await this.materialize(node);
     return internal === undefined ? { h } : { h, internal };
   }
 
   hiddenOf(internal: OrtInternal): OrtHidden {
-    const s = this.use(internal, 'internal', 'hiddenOf');
-    if (s.view === undefined) s.view = this.hiddenHandle(s.node, s);
-    return s.view;
+    const s = this.book.use<InternalImpl>(internal, 'internal', 'hiddenOf');
+    return this.book.viewOf<HiddenImpl>(s) ?? this.book.lend(s, this.hiddenHandle(s.node));
   }
 
   async backward(internal: OrtInternal, dh: OrtGradient | null, t: number): Promise<OrtGradient> {
-    const s = this.use(internal, 'internal', 'backward');
-    const d = dh === null ? null : this.use(dh, 'gradient', 'backward');
-    this.checkStep(t, 'backward');
-    if (s.node.t !== t)
-      this.fail('E_STEP', `backward step ${t} was given the internal state of step ${s.node.t}`);
-    if (t !== this.nextBackward && t !== this.steps) {
-      this.fail(
-        'E_STEP',
-        `backward step ${t} out of order; expected ${this.nextBackward} (or ${this.steps} to start a pass)`,
-      );
-    }
-    if ((t === this.steps) !== (d === null)) {
-      this.fail(
-        'E_STEP',
-        `backward step ${t} needs ${t === this.steps ? 'no incoming gradient' : 'an incoming gradient'}`,
-      );
-    }
+    const { internal: s, dh: d } = this.book.backward<InternalImpl, GradientImpl>(internal, dh, t);
     await this.materialize(s.node);
     const data = s.node.internal;
     if (data === undefined) throw new Error(`${this.name}: internal state of step ${t} was not computed`);
     const out = await this.program.backward(data, d?.tensors ?? null, t);
     this.counters.backwardSteps++;
-    this.nextBackward = t === 1 ? this.steps : t - 1;
-    this.live++;
-    const g: GradientImpl = {
-      kind: 'gradient',
-      step: t - 1,
-      [OWNER]: this.owner,
-      tensors: out,
-      disposed: false,
-    };
-    return g;
+    return this.book.gradient<GradientImpl>({ kind: 'gradient', step: t - 1, tensors: out });
   }
 
   dispose(handle: OrtHidden | OrtInternal | OrtGradient): void {
-    const h = handle as Partial<AnyImpl> | null;
-    if (typeof h !== 'object' || h === null || h[OWNER] !== this.owner) {
-      this.fail('E_HANDLE', 'dispose expects a handle of this backend');
-    }
-    if (h.kind === 'hidden' && (h as HiddenImpl).lentBy !== undefined) {
-      this.fail('E_HANDLE', 'dispose was given a lent hidden state (from hiddenOf)');
-    }
-    if (h.disposed === true) this.fail('E_HANDLE', `${String(h.kind)} handle disposed twice`);
-    const impl = h as AnyImpl;
-    impl.disposed = true;
-    this.live--;
-    if (impl.kind === 'gradient') {
-      impl.tensors = undefined;
+    const kind = this.book.dispose(handle);
+    if (kind === 'gradient') {
+      (handle as GradientImpl).tensors = undefined;
       return;
     }
-    const node = impl.node;
+    const node = (handle as HiddenImpl | InternalImpl).node;
     node.refs--;
-    if (impl.kind === 'internal') {
+    if (kind === 'internal') {
       node.internalRefs--;
       if (node.internalRefs === 0) node.internal = undefined;
     }
@@ -345,7 +266,7 @@ export class Engine implements CellBackendV1<OrtHidden, OrtInternal, OrtGradient
   }
 
   async zeroGradients(): Promise<void> {
-    this.nextBackward = this.steps;
+    this.book.resetOrder();
     await this.program.zeroGradients();
   }
 

@@ -124,7 +124,37 @@ function sessionOptions(settings: SessionSettings): InferenceSession.SessionOpti
     : { ...options, intraOpNumThreads: settings.intraOpNumThreads };
 }
 
-const cache = new Map<string, Promise<InferenceSession>>();
+/**
+ * A pool of ONNX Runtime sessions: each graph and configuration is created once and shared by every backend
+ * that uses the pool. Who owns a pool releases it; releasing one pool never touches another's sessions, so
+ * trainings with pools of their own run side by side in one process.
+ */
+export interface SessionPool {
+  /** Sessions created (or being created) and not released. */
+  readonly size: number;
+  /** Release every session of the pool (they are re-created on demand if the pool is used again). */
+  release(): Promise<void>;
+}
+
+class Pool implements SessionPool {
+  readonly sessions = new Map<string, Promise<InferenceSession>>();
+  get size(): number {
+    return this.sessions.size;
+  }
+  async release(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.allSettled(all.map(async (p) => (await p).release()));
+  }
+}
+
+/** A new, empty session pool, owned by the caller. */
+export function createSessionPool(): SessionPool {
+  return new Pool();
+}
+
+/** The process-wide pool of backends created without a pool of their own. */
+const defaultPool = new Pool();
 
 function settingsKey(s: SessionSettings): string {
   return `${s.executionProvider}:${s.deviceId}:${s.intraOpNumThreads ?? 'default'}`;
@@ -164,30 +194,35 @@ export async function createSession(
 }
 
 /**
- * The session of one of the backend's own graphs, created once per graph and settings and shared by
- * every backend of the process. `key` names the graph and its configuration; `build` makes its bytes.
+ * The session of one of the backend's own graphs, created once per graph and settings in `pool` (default:
+ * the process-wide pool). `key` names the graph and its configuration; `build` makes its bytes.
  */
 export function cachedSession(
   key: string,
   settings: SessionSettings,
   build: () => Uint8Array,
+  pool: SessionPool = defaultPool,
 ): Promise<InferenceSession> {
+  const cache = (pool as Pool).sessions;
   const full = `${settingsKey(settings)}|${key}`;
   let s = cache.get(full);
   if (s === undefined) {
     s = createSession(build(), settings, key);
     cache.set(full, s);
     // A failed creation is not cached: the next backend tries again (e.g. after installing CUDA).
-    s.catch(() => cache.delete(full));
+    s.catch(() => {
+      if (cache.get(full) === s) cache.delete(full);
+    });
   }
   return s;
 }
 
-/** Release every cached session (they are re-created on demand). */
+/**
+ * Release every session of the process-wide pool (used by backends created without a `sessions` pool of
+ * their own); they are re-created on demand. Pools made with `createSessionPool` are untouched.
+ */
 export async function releaseCachedSessions(): Promise<void> {
-  const all = [...cache.values()];
-  cache.clear();
-  await Promise.allSettled(all.map(async (p) => (await p).release()));
+  await defaultPool.release();
 }
 
 /** Run a session with exactly the inputs it declares, picked from `available`. */
