@@ -2,6 +2,7 @@
  * Training runners: one per execution backend, behind one small interface, so that `train`, `bench` and
  * `demo` drive every backend the same way. Backends are imported lazily: planning commands never load them.
  */
+import type { SequenceBatch, TrainableV1 } from '@rewind/executor';
 import type { Policy, StateBytes } from '@rewind/policy';
 
 /** The backends the command line can train on. */
@@ -68,7 +69,76 @@ export class RunnerError extends Error {
   }
 }
 
-async function tfjsRunner(spec: ModelSpec, text: string): Promise<Runner> {
+/** What a runner drives: a trainable model on a backend, the text's batches, and what it owns. */
+interface RunnerParts {
+  readonly description: string;
+  readonly trainable: TrainableV1<SequenceBatch>;
+  readonly memoryLimitBytes?: number;
+  dispose(): Promise<void>;
+}
+
+/**
+ * The one runner over any backend: `@rewind/executor`'s training loop (`createTrainer`) with one optimizer
+ * for the whole run, whatever policy each step uses, on batches of the character dataset.
+ */
+async function runnerOver(
+  spec: ModelSpec,
+  text: string,
+  make: (V: number) => Promise<RunnerParts>,
+): Promise<Runner> {
+  const [executor, data] = await Promise.all([import('@rewind/executor'), import('@rewind/executor/data')]);
+  const dataset = data.createCharDataset(text, { batchSize: spec.batch, steps: spec.steps, seed: spec.seed });
+  const V = dataset.vocabulary.size;
+  const parts = await make(V);
+  let report: ((done: number, total: number) => void) | undefined;
+  let trainer: ReturnType<typeof executor.createTrainer> | undefined;
+  let batch = dataset.sample();
+  let used = false;
+  return {
+    description: parts.description,
+    stateBytes: parts.trainable.stateBytes(spec.batch),
+    vocabulary: V,
+    ...(parts.memoryLimitBytes === undefined ? {} : { memoryLimitBytes: parts.memoryLimitBytes }),
+    async step(policy, options = {}) {
+      trainer ??= executor.createTrainer(parts.trainable, {
+        policy,
+        optimizer: { kind: 'adam', learningRate: spec.learningRate },
+        ...(spec.clipNorm > 0 ? { clipNorm: spec.clipNorm } : {}),
+        run: { onProgress: (e) => report?.(e.done, e.total) },
+      });
+      if (used && options.sameBatch !== true) batch = dataset.sample();
+      used = true;
+      report = options.onProgress;
+      try {
+        const r = await trainer.step(batch, { policy });
+        const t = r.timings;
+        const cellMs = t.forward + t.recompute + t.backward;
+        return {
+          loss: r.loss,
+          seconds: r.seconds,
+          tokensPerSecond: r.tokensPerSecond,
+          peakBytes: r.peakBytes,
+          forwards: r.forwards,
+          recomputes: r.recomputes,
+          backwards: r.backwards,
+          cellMs,
+          overheadMs: t.total - cellMs,
+          ...(r.sparsity === undefined
+            ? {}
+            : { sparsity: { achieved: r.sparsity.sparsity, skippableShare: r.sparsity.skippableShare } }),
+        };
+      } finally {
+        report = undefined;
+      }
+    },
+    async dispose() {
+      trainer?.dispose();
+      await parts.dispose();
+    },
+  };
+}
+
+async function tfjsParts(spec: ModelSpec, V: number): Promise<RunnerParts> {
   const tfjs = await import('@rewind/backend-tfjs');
   const backend = spec.backend === 'tfjs-cpu' ? 'cpu' : spec.backend === 'tfjs-webgpu' ? 'webgpu' : 'wasm';
   let engine: Awaited<ReturnType<typeof tfjs.createTfjsEngine>>;
@@ -78,8 +148,6 @@ async function tfjsRunner(spec: ModelSpec, text: string): Promise<Runner> {
     if (tfjs.isTfjsBackendError(e)) throw new RunnerError(e.code, e.message);
     throw e;
   }
-  const data = tfjs.createCharDataset(text, { batchSize: spec.batch, steps: spec.steps, seed: spec.seed });
-  const V = data.vocabulary.size;
   const model = tfjs.createRecurrentModel(engine, {
     cell: spec.cell,
     inputSize: V,
@@ -87,109 +155,26 @@ async function tfjsRunner(spec: ModelSpec, text: string): Promise<Runner> {
     head: { kind: 'softmax', classes: V },
     seed: spec.seed,
   });
-  const optimizer = tfjs.adam({ learningRate: spec.learningRate });
-  const trainers = new Map<Policy, ReturnType<typeof tfjs.createTrainer>>();
-  let batch = data.sample();
-  let used = false;
-  let report: ((done: number, total: number) => void) | undefined;
+  const trainable = tfjs.createTfjsTrainable(
+    model,
+    spec.sparsity === undefined ? {} : { sparsity: { targetSparsity: spec.sparsity } },
+  );
   return {
     description: `${spec.cell.toUpperCase()} H=${spec.hidden} on tfjs ${engine.description}`,
-    stateBytes: model.stateBytes(spec.batch),
-    vocabulary: V,
+    trainable,
     ...(backend === 'wasm' ? { memoryLimitBytes: 4 * 2 ** 30 } : {}),
-    async step(policy, options = {}) {
-      let trainer = trainers.get(policy);
-      if (trainer === undefined) {
-        trainer = tfjs.createTrainer(model, {
-          policy,
-          optimizer,
-          clipNorm: spec.clipNorm,
-          run: { onProgress: (e) => report?.(e.done, e.total) },
-          ...(spec.sparsity === undefined
-            ? {}
-            : { backend: { sparsity: { targetSparsity: spec.sparsity } } }),
-        });
-        trainers.set(policy, trainer);
-      }
-      if (used && options.sameBatch !== true) batch = data.sample();
-      used = true;
-      report = options.onProgress;
-      const r = await trainer.step(batch);
-      report = undefined;
-      const t = r.timings;
-      const cellMs = t.forward + t.recompute + t.backward;
-      return {
-        loss: r.loss,
-        seconds: r.seconds,
-        tokensPerSecond: r.tokensPerSecond,
-        peakBytes: r.peakBytes,
-        forwards: r.forwards,
-        recomputes: r.recomputes,
-        backwards: r.backwards,
-        cellMs,
-        overheadMs: t.total - cellMs,
-        ...(r.sparsity === undefined
-          ? {}
-          : { sparsity: { achieved: r.sparsity.sparsity, skippableShare: r.sparsity.skippableShare } }),
-      };
-    },
     async dispose() {
-      for (const trainer of trainers.values()) trainer.dispose();
       model.dispose();
       await engine.dispose();
     },
   };
 }
 
-/** Adam with global-norm clipping over plain parameter arrays (for backends that hold no optimiser). */
-export function createAdam(
-  params: Readonly<Record<string, Float64Array>>,
-  learningRate: number,
-  clipNorm: number,
-) {
-  const beta1 = 0.9;
-  const beta2 = 0.999;
-  const eps = 1e-8;
-  const m = new Map(Object.entries(params).map(([k, v]) => [k, new Float64Array(v.length)]));
-  const v = new Map(Object.entries(params).map(([k, p]) => [k, new Float64Array(p.length)]));
-  let t = 0;
-  return {
-    /** Apply one update; returns the gradients' global norm before clipping. */
-    step(grads: Readonly<Record<string, ArrayLike<number>>>): number {
-      let sq = 0;
-      for (const g of Object.values(grads)) for (let i = 0; i < g.length; i++) sq += g[i]! * g[i]!;
-      const norm = Math.sqrt(sq);
-      const scale = clipNorm > 0 && norm > clipNorm ? clipNorm / norm : 1;
-      t++;
-      const c1 = 1 - beta1 ** t;
-      const c2 = 1 - beta2 ** t;
-      for (const [name, p] of Object.entries(params)) {
-        const g = grads[name];
-        if (g === undefined) continue;
-        const mm = m.get(name)!;
-        const vv = v.get(name)!;
-        for (let i = 0; i < p.length; i++) {
-          const gi = g[i]! * scale;
-          mm[i] = beta1 * mm[i]! + (1 - beta1) * gi;
-          vv[i] = beta2 * vv[i]! + (1 - beta2) * gi * gi;
-          p[i] = p[i]! - (learningRate * (mm[i]! / c1)) / (Math.sqrt(vv[i]! / c2) + eps);
-        }
-      }
-      return norm;
-    },
-  };
-}
-
-async function ortRunner(spec: ModelSpec, text: string): Promise<Runner> {
-  const [ort, ref, executor, tfjs] = await Promise.all([
+async function ortParts(spec: ModelSpec, V: number): Promise<RunnerParts> {
+  const [ort, ref] = await Promise.all([
     import('@rewind/backend-onnxruntime'),
     import('@rewind/executor/reference'),
-    import('@rewind/executor'),
-    import('@rewind/backend-tfjs'),
   ]);
-  // The character dataset is pure (token ids); its batches have the executor's layout, `(t-1) * B + r`.
-  const data = tfjs.createCharDataset(text, { batchSize: spec.batch, steps: spec.steps, seed: spec.seed });
-  const V = data.vocabulary.size;
   const model = ref.createReferenceModel({
     cell: spec.cell,
     inputSize: V,
@@ -197,66 +182,26 @@ async function ortRunner(spec: ModelSpec, text: string): Promise<Runner> {
     head: { kind: 'softmax', classes: V },
     seed: spec.seed,
   });
-  const toBatch = (b: { inputs: Int32Array; targets: Int32Array }) => ({
-    steps: spec.steps,
-    batchSize: spec.batch,
-    inputs: ref.oneHot(b.inputs, V),
-    targets: b.targets,
-  });
-  const options = {
-    executionProvider: spec.backend === 'ort-cuda' ? ('cuda' as const) : ('cpu' as const),
+  const executionProvider = spec.backend === 'ort-cuda' ? ('cuda' as const) : ('cpu' as const);
+  const trainable = ort.createOnnxTrainable(model, {
+    executionProvider,
     ...(spec.sparsity === undefined ? {} : { sparsity: { targetSparsity: spec.sparsity } }),
-  };
-  const make = async (b: ReturnType<typeof toBatch>) => {
-    try {
-      return await ort.createOnnxBackend(model, b, options);
-    } catch (e) {
-      if (ort.isOrtBackendError(e)) throw new RunnerError(e.code, e.message);
-      throw e;
-    }
-  };
-  let batch = toBatch(data.sample());
-  let backend = await make(batch);
-  let used = false;
-  const adam = createAdam(model.params, spec.learningRate, spec.clipNorm);
+  });
   return {
-    description: `${spec.cell.toUpperCase()} H=${spec.hidden} on onnxruntime ${options.executionProvider}`,
-    stateBytes: backend.stateBytes(),
-    vocabulary: V,
-    async step(policy, opts = {}) {
-      if (used && opts.sameBatch !== true) {
-        batch = toBatch(data.sample());
-        backend = await make(batch);
-      }
-      used = true;
-      const started = performance.now();
-      const r = await executor.runPolicy(backend, policy, {
-        ...(opts.onProgress === undefined ? {} : { onProgress: (e) => opts.onProgress?.(e.done, e.total) }),
-      });
-      const grads = await backend.readGradients();
-      const sparsity = backend.sparsityStats();
-      adam.step(grads.parameters);
-      const seconds = (performance.now() - started) / 1000;
-      const t = r.timings;
-      const cellMs = t.forward + t.recompute + t.backward;
-      return {
-        loss: r.loss,
-        seconds,
-        tokensPerSecond: (spec.batch * spec.steps) / seconds,
-        peakBytes: r.peakBytes,
-        forwards: r.forwards,
-        recomputes: r.recomputes,
-        backwards: r.backwards,
-        cellMs,
-        overheadMs: t.total - cellMs,
-        ...(sparsity === undefined
-          ? {}
-          : { sparsity: { achieved: sparsity.sparsity, skippableShare: sparsity.skippableShare } }),
-      };
+    description: `${spec.cell.toUpperCase()} H=${spec.hidden} on onnxruntime ${executionProvider}`,
+    trainable: {
+      ...trainable,
+      // Backend creation errors (CUDA unavailable, sessions) are typed: report them as runner errors.
+      async bind(batch) {
+        try {
+          return await trainable.bind(batch);
+        } catch (e) {
+          if (ort.isOrtBackendError(e)) throw new RunnerError(e.code, e.message);
+          throw e;
+        }
+      },
     },
-    async dispose() {
-      ort.releaseCachedSessions();
-    },
+    dispose: () => trainable.dispose(),
   };
 }
 
@@ -282,9 +227,9 @@ export async function createRunner(spec: ModelSpec, text: string): Promise<Runne
     case 'tfjs-wasm':
     case 'tfjs-cpu':
     case 'tfjs-webgpu':
-      return tfjsRunner(spec, text);
+      return runnerOver(spec, text, (V) => tfjsParts(spec, V));
     case 'ort-cpu':
     case 'ort-cuda':
-      return ortRunner(spec, text);
+      return runnerOver(spec, text, (V) => ortParts(spec, V));
   }
 }

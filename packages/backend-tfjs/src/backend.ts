@@ -142,7 +142,7 @@ export function createCellBackend(
   const H = model.hiddenSize;
   const O = headWidth(model.head);
   const parts = model.stateParts;
-  checkBatch({ inputSize: I, hiddenSize: H, head: model.head, stateParts: parts }, batch);
+  checkBatch({ inputSize: I, head: model.head, stateWidth: parts * H }, batch);
   const T = batch.steps;
   const B = batch.batchSize;
   const inputKind = batch.inputKind ?? 'dense';

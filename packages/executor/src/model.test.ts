@@ -71,9 +71,8 @@ describe('the model contract', () => {
   it('refuses batches that do not fit with E_BATCH, naming the field, what it holds and what fits', () => {
     const shape = {
       inputSize: 3,
-      hiddenSize: 2,
       head: { kind: 'softmax', classes: 3 },
-      stateParts: 2,
+      stateWidth: 4,
     } as const;
     const ok = { steps: 2, batchSize: 2, inputs: new Float64Array(12), targets: [0, 1, 2, 0] };
     expect(failure(() => checkBatch(shape, ok))).toBeUndefined();

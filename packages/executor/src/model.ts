@@ -181,13 +181,15 @@ export function lossTokens(batch: Pick<SequenceBatch, 'steps' | 'batchSize' | 'l
   return batch.batchSize * (batch.lossSteps === 'last' ? 1 : batch.steps);
 }
 
-/** What `checkBatch` needs of a model: the input and hidden widths, the head, and the carried tensors. */
+/** What `checkBatch` needs of a model: the input width, the head, and the width of the carried state. */
 export interface BatchShape {
   readonly inputSize: number;
-  readonly hiddenSize: number;
   readonly head: LossHead;
-  /** Tensors in a carried state (`STATE_PARTS[cell].length`; 2 for an LSTM). */
-  readonly stateParts: number;
+  /**
+   * Numbers per sequence in a carried state: `H` times the carried tensors (`STATE_PARTS[cell].length`;
+   * `2 H` for an LSTM).
+   */
+  readonly stateWidth: number;
 }
 
 function batchError(path: string, message: string): ExecutorError {
@@ -208,7 +210,7 @@ function checkIds(path: string, values: ArrayLike<number>, limit: number, what: 
  * pointer such as `/targets/17`), what it holds and what would fit.
  */
 export function checkBatch(shape: BatchShape, batch: SequenceBatch): void {
-  const { inputSize: I, hiddenSize: H, head, stateParts } = shape;
+  const { inputSize: I, head, stateWidth } = shape;
   for (const key of ['steps', 'batchSize'] as const) {
     const n = batch[key];
     if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) {
@@ -247,7 +249,7 @@ export function checkBatch(shape: BatchShape, batch: SequenceBatch): void {
     length('/targets', batch.targets, T * B * head.outputs, 'T*B*O');
   }
   if (batch.initialState !== undefined) {
-    length('/initialState', batch.initialState, stateParts * B * H, `${stateParts}*B*H`);
+    length('/initialState', batch.initialState, B * stateWidth, `B*${stateWidth}`);
   }
 }
 

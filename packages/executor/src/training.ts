@@ -183,14 +183,15 @@ export interface Trainer<TBatch extends SequenceBatch = SequenceBatch> {
   /** Steps taken. */
   readonly steps: number;
   /**
-   * One training step on `batch`: bind it, run forward and backward through time under the policy, then
-   * clip and update.
+   * One training step on `batch`: bind it, run forward and backward through time under the policy (or
+   * `options.policy` for this step only, e.g. to compare schedules on one model and optimizer), then clip
+   * and update.
    *
    * @throws ExecutorError `E_STEPS_MISMATCH` for a batch of another length than the policy's; `E_DIVERGED`
    * when the loss or the gradient norm is not finite (the parameters are then left as they were);
    * `E_DISPOSED` after `dispose()`; and whatever `runPolicy` throws.
    */
-  step(batch: TBatch): Promise<TrainStepResult>;
+  step(batch: TBatch, options?: { readonly policy?: Policy }): Promise<TrainStepResult>;
   /** Release the optimizer's state (the model stays). */
   dispose(): void;
 }
@@ -226,12 +227,13 @@ export function createTrainer<TBatch extends SequenceBatch>(
     get steps() {
       return steps;
     },
-    async step(batch) {
+    async step(batch, stepOptions = {}) {
       if (disposed) throw new ExecutorError('E_DISPOSED', `the trainer of ${trainable.name} was disposed`);
-      if (batch.steps !== policy.steps) {
+      const stepPolicy = stepOptions.policy ?? policy;
+      if (batch.steps !== stepPolicy.steps) {
         throw new ExecutorError(
           'E_STEPS_MISMATCH',
-          `the policy is for sequences of ${policy.steps} steps, the batch has ${batch.steps}`,
+          `the policy is for sequences of ${stepPolicy.steps} steps, the batch has ${batch.steps}`,
           { path: '/steps' },
         );
       }
@@ -239,7 +241,7 @@ export function createTrainer<TBatch extends SequenceBatch>(
       const start = clock.now();
       const backend = await trainable.bind(batch);
       try {
-        const result = await runPolicy(backend, policy, options.run ?? {});
+        const result = await runPolicy(backend, stepPolicy, options.run ?? {});
         if (!Number.isFinite(result.loss)) {
           throw new ExecutorError(
             'E_DIVERGED',

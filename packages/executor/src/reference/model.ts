@@ -132,7 +132,7 @@ export function checkBatch(model: ReferenceModel, batch: ReferenceBatch): void {
       },
     );
   }
-  checkContractBatch({ inputSize, hiddenSize, head, stateParts: STATE_PARTS[cell].length }, batch);
+  checkContractBatch({ inputSize, head, stateWidth: STATE_PARTS[cell].length * hiddenSize }, batch);
 }
 
 /**
