@@ -25,9 +25,12 @@ export {
   runPolicy,
 } from './run-policy.js';
 export {
+  type SparsityCounts,
   type SparsityOptions,
   type SparsitySettings,
+  type SparsityShape,
   type SparsityStats,
   sparsitySettings,
+  sparsityStatistics,
 } from './sparsity.js';
 export { type HandleTracker, type TrackedMethod, trackHandles } from './tracking.js';
