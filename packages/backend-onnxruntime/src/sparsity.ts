@@ -8,7 +8,9 @@ import {
   sparsitySettings as checkSparsity,
   type SparsityOptions,
   type SparsitySettings,
+  type SparsityShape,
   type SparsityStats,
+  sparsityStatistics,
 } from '@rewind/executor';
 import { OrtBackendError } from './errors.js';
 
@@ -21,23 +23,34 @@ export function sparsitySettings(options: SparsityOptions | undefined): Sparsity
   });
 }
 
-/** The statistics of one backend, accumulated step by step. */
+/**
+ * The counts of one backend, accumulated step by step; `stats()` turns them into statistics with the
+ * executor's single definition (`sparsityStatistics`).
+ */
 export class SparsityCounter {
+  private readonly shape: SparsityShape;
   private entries = 0;
   private zeros = 0;
   private thresholdSum = 0;
   private steps = 0;
-  private macs = 0;
-  private skippable = 0;
+  private headSteps = 0;
 
-  /** Count one sparsified step: `entries` gate gradients, `zeros` of them zero, `macsPerEntry` each. */
-  add(entries: number, zeros: number, threshold: number, macsPerEntry: number): void {
+  /** `shape`: the cell's and head's sizes, for the multiply-accumulate counts. */
+  constructor(shape: SparsityShape) {
+    this.shape = shape;
+  }
+
+  /** Count one sparsified step: `entries` gate gradients, `zeros` of them zero, and its threshold. */
+  add(entries: number, zeros: number, threshold: number): void {
     this.entries += entries;
     this.zeros += zeros;
     this.thresholdSum += threshold;
     this.steps++;
-    this.macs += entries * macsPerEntry;
-    this.skippable += zeros * macsPerEntry;
+  }
+
+  /** Count a backward step whose loss head ran (it had a loss term). */
+  addHeadStep(): void {
+    this.headSteps++;
   }
 
   reset(): void {
@@ -45,20 +58,17 @@ export class SparsityCounter {
     this.zeros = 0;
     this.thresholdSum = 0;
     this.steps = 0;
-    this.macs = 0;
-    this.skippable = 0;
+    this.headSteps = 0;
   }
 
   stats(): SparsityStats {
-    return {
+    return sparsityStatistics(this.shape, {
       entries: this.entries,
       zeros: this.zeros,
-      sparsity: this.entries === 0 ? 0 : this.zeros / this.entries,
-      meanThreshold: this.steps === 0 ? 0 : this.thresholdSum / this.steps,
-      backwardMacs: this.macs,
-      skippableMacs: this.skippable,
-      skippableShare: this.macs === 0 ? 0 : this.skippable / this.macs,
-    };
+      steps: this.steps,
+      thresholdSum: this.thresholdSum,
+      headSteps: this.headSteps,
+    });
   }
 }
 

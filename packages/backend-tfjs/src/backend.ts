@@ -210,7 +210,10 @@ export function createCellBackend(
   });
   let released = false;
   const accumulator = new GradientAccumulator(chunk);
-  const sparsifier = settings === undefined ? undefined : new Sparsifier(settings);
+  const sparsifier =
+    settings === undefined
+      ? undefined
+      : new Sparsifier(settings, { batchSize: B, inputSize: I, hiddenSize: H, outputs: O });
   let lossSum: tf.Scalar | undefined;
   let dInputs: (tf.Tensor2D | undefined)[] = [];
   let dInitial: tf.Tensor2D[] | undefined;
@@ -321,7 +324,7 @@ export function createCellBackend(
           step.loss.dispose();
           lossSum = next;
         }
-        sparsifier?.countMacs(2 * B * O * H);
+        sparsifier?.countHeadStep();
       }
       const { result } = step;
       accumulator.addLinear(

@@ -63,21 +63,11 @@ function gate(
   }) as tf.Tensor2D;
 }
 
-/** Multiply-accumulates of one backward step through a cell with `gates * H` gate gradients per row. */
-function backwardMacs(args: CellBackwardArgs, gates: number): { perZero: number; total: number } {
-  const [batch, inputSize] = args.x.shape;
-  const hidden = (args.prev[0] as tf.Tensor2D).shape[1];
-  // d h_prev = d U (H), d U += d^T h_prev (H), d W += d^T x (I), and d x = d W (I) when asked for.
-  const perZero = 2 * hidden + inputSize + (args.inputGradient ? inputSize : 0);
-  return { perZero, total: batch * gates * hidden * perZero };
-}
-
-function sparsify(args: CellBackwardArgs, gates: number, ds: tf.Tensor2D[]): tf.Tensor2D[] {
+function sparsify(args: CellBackwardArgs, ds: tf.Tensor2D[]): tf.Tensor2D[] {
   const sparsifier = args.sparsifier;
   const first = ds[0];
   if (sparsifier === undefined || first === undefined) return ds;
-  const macs = backwardMacs(args, gates);
-  const mask = sparsifier.mask(first, macs.perZero, macs.total);
+  const mask = sparsifier.mask(first);
   return ds.map((d) => mul(d, mask));
 }
 
@@ -103,7 +93,7 @@ export const rnnProgram: CellProgram = {
   backward(args, params, _derived, c): CellBackwardResult {
     const hNext = args.next[0] as tf.Tensor2D;
     const dh = args.dNext[0] as tf.Tensor2D;
-    const [da] = sparsify(args, 1, [mul(dh, tanhSlope(hNext, c))]) as [tf.Tensor2D];
+    const [da] = sparsify(args, [mul(dh, tanhSlope(hNext, c))]) as [tf.Tensor2D];
     const dhPrev = matMul(da, need<tf.Tensor2D>(params, 'U'));
     const linear = [
       { weight: 'W', bias: 'b', d: da, input: args.x },
@@ -175,7 +165,7 @@ export const lstmProgram: CellProgram = {
     const daf = mul(mul(dct, cPrev), sigmoidSlope(f, c));
     const dag = mul(mul(dct, i), tanhSlope(g, c));
     const dao = mul(mul(dh, tc), sigmoidSlope(o, c));
-    const [da] = sparsify(args, 4, [concat([dai, daf, dag, dao])]) as [tf.Tensor2D];
+    const [da] = sparsify(args, [concat([dai, daf, dag, dao])]) as [tf.Tensor2D];
     const dcPrev = mul(dct, f);
     const dhPrev = matMul(da, need<tf.Tensor2D>(params, 'U'));
     const linear = [
@@ -246,7 +236,7 @@ export const gruProgram: CellProgram = {
     const dar = mul(dr, sigmoidSlope(r, c));
     // The gradients at the input-side and the hidden-side pre-activations differ only in the n block
     // (scaled by r), so one mask sparsifies both.
-    const [dax, dah] = sparsify(args, 3, [concat([daz, dar, dan]), concat([daz, dar, mul(dan, r)])]) as [
+    const [dax, dah] = sparsify(args, [concat([daz, dar, dan]), concat([daz, dar, mul(dan, r)])]) as [
       tf.Tensor2D,
       tf.Tensor2D,
     ];

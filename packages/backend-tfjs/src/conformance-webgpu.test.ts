@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { describeTfjsConformance } from './conformance.test-util.js';
-import { createTfjsEngine } from './engine.js';
+import { createTfjsEngine, type TfjsEngine } from './engine.js';
+import { trainingLoss } from './engine.test-util.js';
 import { isTfjsBackendError } from './errors.js';
 import { tryWebGpu } from './webgpu.test-util.js';
 
@@ -22,6 +23,43 @@ describe('webgpu', () => {
     expect(engine?.backend).toBe('webgpu');
     expect(engine?.adapter).toBeDefined();
   });
+  it.runIf(engine !== undefined)(
+    'shares its device with engines created at once with the same options; each outlives the others',
+    async () => {
+      const first = engine as TfjsEngine;
+      const adapter = first.adapter;
+      const options = {
+        backend: 'webgpu',
+        webgpu: { dawnOptions: adapter?.dawnOptions ?? [], featureLevel: adapter?.featureLevel ?? 'core' },
+      } as const;
+      const expected = await trainingLoss(first);
+      for (const order of [
+        [0, 1],
+        [1, 0],
+      ] as const) {
+        const more = await Promise.all([createTfjsEngine(options), createTfjsEngine(options)]);
+        for (const other of more) {
+          expect(other.isActive()).toBe(true);
+          expect(await trainingLoss(other)).toBe(expected);
+        }
+        await more[order[0]].dispose();
+        expect(await trainingLoss(more[order[1]])).toBe(expected);
+        await more[order[1]].dispose();
+        expect(await trainingLoss(first)).toBe(expected);
+      }
+      // Another WebGPU device cannot be registered while this one is in use.
+      const conflict = await createTfjsEngine({
+        ...options,
+        webgpu: { ...options.webgpu, powerPreference: 'low-power' },
+      }).then(
+        (other) => other,
+        (e: unknown) => e,
+      );
+      expect(isTfjsBackendError(conflict, 'E_BACKEND_INIT')).toBe(true);
+      expect(String((conflict as Error).message)).toMatch(/other options .* in use/);
+      expect(await trainingLoss(first)).toBe(expected);
+    },
+  );
   // Metal exists on macOS only: elsewhere Dawn finds no adapter for it, which must be a typed error.
   it.runIf(process.platform !== 'darwin')(
     'reports a missing adapter with E_WEBGPU_NO_ADAPTER, never falling back',

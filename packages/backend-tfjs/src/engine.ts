@@ -62,8 +62,9 @@ export interface TfjsEngine {
   /** Tensors tfjs holds right now, on every backend (`tf.memory().numTensors`). */
   numTensors(): number;
   /**
-   * Release the backend: for WebGPU, the device and the registration made by this engine (Dawn may still
-   * keep the process alive; end it with `process.exit`). Tensors of this engine become unusable.
+   * Release this engine; other engines, on any backend, keep working. The last `webgpu` engine to be
+   * disposed releases the shared WebGPU device and its registration (Dawn may still keep the process
+   * alive; end it with `process.exit`), and `webgpu` tensors become unusable then.
    */
   dispose(): Promise<void>;
 }
@@ -123,9 +124,14 @@ const WEBGPU_LIMITS = [
   'maxComputeInvocationsPerWorkgroup',
 ] as const;
 
-async function initWebGpu(
-  options: WebGpuOptions,
-): Promise<{ adapter: WebGpuAdapterDescription; device: GpuDeviceLike }> {
+interface WebGpuDevice {
+  readonly adapter: WebGpuAdapterDescription;
+  readonly device: GpuDeviceLike;
+  readonly gpu: GpuLike;
+  readonly info: NonNullable<GpuAdapterLike['info']>;
+}
+
+async function requestWebGpuDevice(options: WebGpuOptions): Promise<WebGpuDevice> {
   const dawnOptions = [...(options.dawnOptions ?? [])];
   const featureLevel = options.featureLevel ?? 'core';
   const webgpu = await importOptional<WebGpuModule>('webgpu', "The package 'webgpu' (Dawn's Node bindings)");
@@ -168,19 +174,11 @@ async function initWebGpu(
       cause,
     });
   }
-  // tfjs' WebGPU backend registers itself only when navigator.gpu exists at import time; it then asks for
-  // an adapter of its own without a feature level. Its kernels are registered either way; the backend
-  // registered below runs them on the device chosen here.
-  installNavigatorGpu(gpu);
-  const module = await importOptional<WebGpuBackendModule>(
-    '@tensorflow/tfjs-backend-webgpu',
-    "The package '@tensorflow/tfjs-backend-webgpu'",
-  );
-  if (tf.findBackendFactory('webgpu') !== null) tf.removeBackend('webgpu');
   const info = adapter.info ?? {};
-  tf.registerBackend('webgpu', () => new module.WebGPUBackend(device, info), 3);
   return {
     device,
+    gpu,
+    info,
     adapter: {
       vendor: info.vendor ?? '',
       architecture: info.architecture ?? '',
@@ -190,6 +188,89 @@ async function initWebGpu(
       dawnOptions,
     },
   };
+}
+
+async function registerWebGpu(init: WebGpuDevice): Promise<void> {
+  // tfjs' WebGPU backend registers itself only when navigator.gpu exists at import time; it then asks for
+  // an adapter of its own without a feature level. Its kernels are registered either way; the backend
+  // registered below runs them on the device chosen here.
+  installNavigatorGpu(init.gpu);
+  const module = await importOptional<WebGpuBackendModule>(
+    '@tensorflow/tfjs-backend-webgpu',
+    "The package '@tensorflow/tfjs-backend-webgpu'",
+  );
+  if (tf.findBackendFactory('webgpu') !== null) tf.removeBackend('webgpu');
+  tf.registerBackend('webgpu', () => new module.WebGPUBackend(init.device, init.info), 3);
+}
+
+/**
+ * tfjs holds one backend per name, so every live `webgpu` engine shares one device: the first engine
+ * requests it, later ones with the same options reuse it, and the last one to be disposed releases it.
+ */
+interface SharedWebGpu {
+  readonly key: string;
+  readonly init: WebGpuDevice;
+  engines: number;
+}
+
+let sharedWebGpu: SharedWebGpu | undefined;
+
+function webGpuKey(options: WebGpuOptions): string {
+  return JSON.stringify([
+    options.dawnOptions ?? [],
+    options.featureLevel ?? 'core',
+    options.powerPreference ?? '',
+  ]);
+}
+
+async function acquireWebGpu(options: WebGpuOptions): Promise<WebGpuDevice> {
+  const key = webGpuKey(options);
+  const shared = sharedWebGpu;
+  if (shared !== undefined && shared.key === key) {
+    shared.engines += 1;
+    return shared.init;
+  }
+  const init = await requestWebGpuDevice(options);
+  if (shared !== undefined) {
+    init.device.destroy();
+    throw new TfjsBackendError(
+      'E_BACKEND_INIT',
+      `a webgpu engine with other options (${describeWebGpu(shared.init.adapter)}) is in use; tfjs holds one ` +
+        `WebGPU device per process: create this engine with the same options, or dispose the ${shared.engines} ` +
+        `live webgpu engine(s) first`,
+    );
+  }
+  await registerWebGpu(init);
+  sharedWebGpu = { key, init, engines: 1 };
+  return init;
+}
+
+function releaseWebGpu(init: WebGpuDevice): void {
+  const shared = sharedWebGpu;
+  if (shared === undefined || shared.init !== init) return;
+  shared.engines -= 1;
+  if (shared.engines > 0) return;
+  sharedWebGpu = undefined;
+  if (tf.findBackend('webgpu') !== null || tf.findBackendFactory('webgpu') !== null)
+    tf.removeBackend('webgpu');
+  init.device.destroy();
+}
+
+function describeWebGpu(adapter: WebGpuAdapterDescription): string {
+  return `Dawn options ${JSON.stringify(adapter.dawnOptions)}, featureLevel '${adapter.featureLevel}'`;
+}
+
+/**
+ * tfjs initialises a backend asynchronously and abandons an initialisation when another one starts
+ * meanwhile (the first `setBackend` then resolves to false). Every step that registers, initialises,
+ * switches or releases a backend therefore runs here, one at a time, in call order.
+ */
+let backendQueue: Promise<unknown> = Promise.resolve();
+
+function serialized<T>(task: () => Promise<T>): Promise<T> {
+  const run = backendQueue.then(task);
+  backendQueue = run.catch(() => undefined);
+  return run;
 }
 
 async function setBackend(name: TfjsBackendName): Promise<void> {
@@ -216,13 +297,28 @@ async function setBackend(name: TfjsBackendName): Promise<void> {
  * The WebGPU packages are optional peer dependencies, loaded here (dynamic import) only when asked for.
  * There is never a silent fallback: a backend that cannot start is an error.
  *
- * @throws TfjsBackendError `E_UNKNOWN_BACKEND`, `E_BACKEND_INIT`, `E_WEBGPU_UNAVAILABLE` or
- * `E_WEBGPU_NO_ADAPTER` (no adapter for the requested Dawn options and feature level).
+ * Engines may be created concurrently: backend initialisation runs one at a time, and each engine has its
+ * own lifetime (disposing one never affects another). Engines on the same backend share it and are all
+ * active together; the engine created last makes its backend the active one. All `webgpu` engines of a
+ * process share one device, so they must be created with the same {@link WebGpuOptions}.
+ *
+ * @throws TfjsBackendError `E_UNKNOWN_BACKEND`, `E_BACKEND_INIT` (also: a `webgpu` engine with other
+ * options is alive), `E_WEBGPU_UNAVAILABLE` or `E_WEBGPU_NO_ADAPTER` (no adapter for the requested Dawn
+ * options and feature level).
  */
 export async function createTfjsEngine(options: TfjsEngineOptions = {}): Promise<TfjsEngine> {
   const backend = options.backend ?? 'wasm';
-  let adapter: WebGpuAdapterDescription | undefined;
-  let device: GpuDeviceLike | undefined;
+  if (backend !== 'wasm' && backend !== 'cpu' && backend !== 'webgpu') {
+    throw new TfjsBackendError(
+      'E_UNKNOWN_BACKEND',
+      `unknown tfjs backend ${JSON.stringify(backend)}; expected 'wasm', 'cpu' or 'webgpu'`,
+    );
+  }
+  return serialized(() => startEngine(backend, options));
+}
+
+async function startEngine(backend: TfjsBackendName, options: TfjsEngineOptions): Promise<TfjsEngine> {
+  let webgpu: WebGpuDevice | undefined;
   let description: string;
   if (backend === 'wasm') {
     await import('@tensorflow/tfjs-backend-wasm');
@@ -234,33 +330,40 @@ export async function createTfjsEngine(options: TfjsEngineOptions = {}): Promise
     await import('@tensorflow/tfjs-backend-cpu');
     await setBackend('cpu');
     description = 'cpu (pure JavaScript)';
-  } else if (backend === 'webgpu') {
+  } else {
     // The WebGPU backend hands small operations to the cpu backend: make sure it is registered.
     await import('@tensorflow/tfjs-backend-cpu');
-    const init = await initWebGpu(options.webgpu ?? {});
-    adapter = init.adapter;
-    device = init.device;
-    await setBackend('webgpu');
+    const init = await acquireWebGpu(options.webgpu ?? {});
+    try {
+      await setBackend('webgpu');
+    } catch (error) {
+      releaseWebGpu(init);
+      throw error;
+    }
+    webgpu = init;
+    const adapter = init.adapter;
     const what = [adapter.vendor, adapter.architecture, adapter.device, adapter.description].filter(
       (s) => s !== '',
     );
     description = `webgpu (${what.length > 0 ? what.join(' ') : 'unnamed adapter'}, ${adapter.featureLevel})`;
-  } else {
-    throw new TfjsBackendError(
-      'E_UNKNOWN_BACKEND',
-      `unknown tfjs backend ${JSON.stringify(backend)}; expected 'wasm', 'cpu' or 'webgpu'`,
-    );
   }
   let disposed = false;
   const engine: TfjsEngine = {
     backend,
     tf,
     description,
-    ...(adapter === undefined ? {} : { adapter }),
+    ...(webgpu === undefined ? {} : { adapter: webgpu.adapter }),
     isActive: () => !disposed && tf.getBackend() === backend,
-    async activate() {
-      if (disposed) throw new TfjsBackendError('E_ENGINE_DISPOSED', `the ${backend} engine was disposed`);
-      if (tf.getBackend() !== backend) await setBackend(backend);
+    activate() {
+      if (disposed) {
+        return Promise.reject(
+          new TfjsBackendError('E_ENGINE_DISPOSED', `the ${backend} engine was disposed`),
+        );
+      }
+      return serialized(async () => {
+        if (disposed) throw new TfjsBackendError('E_ENGINE_DISPOSED', `the ${backend} engine was disposed`);
+        if (tf.getBackend() !== backend) await setBackend(backend);
+      });
     },
     assertActive() {
       if (disposed) throw new TfjsBackendError('E_ENGINE_DISPOSED', `the ${backend} engine was disposed`);
@@ -275,10 +378,9 @@ export async function createTfjsEngine(options: TfjsEngineOptions = {}): Promise
     async dispose() {
       if (disposed) return;
       disposed = true;
-      if (backend === 'webgpu') {
-        if (tf.findBackend('webgpu') !== null || tf.findBackendFactory('webgpu') !== null)
-          tf.removeBackend('webgpu');
-        device?.destroy();
+      if (webgpu !== undefined) {
+        const init = webgpu;
+        await serialized(async () => releaseWebGpu(init));
       }
     },
   };

@@ -2,7 +2,9 @@ import {
   sparsitySettings as checkSparsity,
   type SparsityOptions,
   type SparsitySettings,
+  type SparsityShape,
   type SparsityStats,
+  sparsityStatistics,
 } from '@rewind/executor';
 import * as tf from '@tensorflow/tfjs-core';
 import { TfjsBackendError } from './errors.js';
@@ -28,24 +30,25 @@ export function sparsitySettings(options: SparsityOptions | undefined): Sparsity
  */
 export class Sparsifier {
   private readonly settings: SparsitySettings;
+  private readonly shape: SparsityShape;
   private zeros: tf.Scalar | undefined;
   private thresholds: tf.Scalar | undefined;
   private entries = 0;
   private steps = 0;
-  private backwardMacs = 0;
-  private skippablePerZero = 0;
+  private headSteps = 0;
   private fixed: tf.Scalar | undefined;
 
-  constructor(settings: SparsitySettings) {
+  /** `shape`: the cell's and head's sizes, for the multiply-accumulate counts (`sparsityStatistics`). */
+  constructor(settings: SparsitySettings, shape: SparsityShape) {
     this.settings = settings;
+    this.shape = shape;
   }
 
   /**
-   * The 0/1 mask of the entries of `d` (`[B, G]`) to keep. Counts the zeros it makes; `macsPerZero` is the
-   * number of backward multiply-accumulates each zero entry makes skippable, `macs` those of the whole
-   * step. The caller multiplies the gate gradients by the mask.
+   * The 0/1 mask of the entries of `d` (`[B, G]`) to keep, for one backward step. Counts the entries and
+   * the zeros it makes. The caller multiplies the gate gradients by the mask.
    */
-  mask(d: tf.Tensor2D, macsPerZero: number, macs: number): tf.Tensor2D {
+  mask(d: tf.Tensor2D): tf.Tensor2D {
     const [rows, cols] = d.shape;
     const n = rows * cols;
     const mask = tf.tidy(() => {
@@ -76,30 +79,25 @@ export class Sparsifier {
     });
     this.entries += n;
     this.steps++;
-    this.backwardMacs += macs;
-    this.skippablePerZero = macsPerZero;
     return mask;
   }
 
-  /** Count the multiply-accumulates of a backward step that has no gate gradients to sparsify. */
-  countMacs(macs: number): void {
-    this.backwardMacs += macs;
+  /** Count a backward step whose loss head ran (it had a loss term). */
+  countHeadStep(): void {
+    this.headSteps++;
   }
 
-  /** The statistics since the last reset (one read-back). */
+  /** The statistics since the last reset (one read-back), as `sparsityStatistics` defines them. */
   async stats(): Promise<SparsityStats> {
     const zeros = this.zeros === undefined ? 0 : Math.round((await this.zeros.data())[0] ?? 0);
     const thresholdSum = this.thresholds === undefined ? 0 : ((await this.thresholds.data())[0] ?? 0);
-    const skippable = zeros * this.skippablePerZero;
-    return {
+    return sparsityStatistics(this.shape, {
       entries: this.entries,
       zeros,
-      sparsity: this.entries === 0 ? 0 : zeros / this.entries,
-      meanThreshold: this.steps === 0 ? 0 : thresholdSum / this.steps,
-      backwardMacs: this.backwardMacs,
-      skippableMacs: skippable,
-      skippableShare: this.backwardMacs === 0 ? 0 : skippable / this.backwardMacs,
-    };
+      steps: this.steps,
+      thresholdSum,
+      headSteps: this.headSteps,
+    });
   }
 
   /** Forget the statistics. */
@@ -110,7 +108,7 @@ export class Sparsifier {
     this.thresholds = undefined;
     this.entries = 0;
     this.steps = 0;
-    this.backwardMacs = 0;
+    this.headSteps = 0;
   }
 
   /** Release the tensors held. */

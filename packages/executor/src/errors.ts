@@ -10,7 +10,9 @@ import type { PolicyIssue } from '@rewind/policy';
  * - `E_STEPS_MISMATCH`: the policy's `steps` is not the batch's sequence length.
  * - `E_STATE_BYTES_MISMATCH`: the policy's `stateBytes` differ from the backend's.
  * - `E_POLICY_INVALID`: the policy is malformed or fails `verify` (see `issues`).
- * - `E_BUDGET_EXCEEDED`: at run time, the held checkpoints outgrew the policy's budget.
+ * - `E_BUDGET_EXCEEDED`: the held checkpoints outgrow the policy's budget on this backend: found by
+ *   `checkRunnable` before any work (a policy planned with a smaller `alpha` than the backend's), or, as a
+ *   safeguard, by the ledger at run time.
  * - `E_ABORTED`: the run was aborted through its `AbortSignal`.
  * - `E_OPTIONS`: an option (of `runPolicy`, a trainer, an optimizer) is invalid.
  * - `E_MODEL`: a model's shape or parameters break the model contract (`checkModelShape`).

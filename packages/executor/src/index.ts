@@ -49,10 +49,13 @@ export {
   runPolicy,
 } from './run-policy.js';
 export {
+  type SparsityCounts,
   type SparsityOptions,
   type SparsitySettings,
+  type SparsityShape,
   type SparsityStats,
   sparsitySettings,
+  sparsityStatistics,
 } from './sparsity.js';
 export {
   createArrayOptimizer,

@@ -1,4 +1,4 @@
-import type { Policy } from '@rewind/policy';
+import type { Instruction, Policy } from '@rewind/policy';
 import { plan, STRATEGIES } from '@rewind/solver';
 import { describe, expect, it } from 'vitest';
 import type { CellBackendV1, GradientReadout, MaybePromise } from './backend.js';
@@ -15,7 +15,7 @@ import {
   randomBatch,
   standardBptt,
 } from './reference/index.js';
-import { type ProgressEvent, runPolicy } from './run-policy.js';
+import { checkRunnable, type ProgressEvent, runPolicy } from './run-policy.js';
 import { trackHandles } from './testing/index.js';
 
 const CELLS: readonly CellKind[] = ['rnn', 'lstm', 'gru'];
@@ -172,16 +172,84 @@ describe('runPolicy: memory ledger', () => {
     expect(result3.forwards).toBe(3 + 4);
   });
 
-  it('throws E_BUDGET_EXCEEDED when the checkpoints outgrow the budget at run time, and frees everything', async () => {
+  it('refuses before any work a policy whose checkpoints would outgrow the budget on this backend', async () => {
     // Planned with alpha = 1 but no stateBytes: the LSTM's internal states are 4.5 times larger.
     const backend = setup({ cell: 'lstm', steps: 5 });
+    const { hidden, internal } = backend.stateBytes();
+    expect(internal / hidden).toBe(4.5);
     const tracker = trackHandles(backend);
     const policy = storeAll(5, { alpha: 1 });
+    expect(policy.budget).toEqual({ slots: 6 });
     const error = await runPolicy(tracker.backend, policy).catch((e: unknown) => e);
     expect(isExecutorError(error, 'E_BUDGET_EXCEEDED')).toBe(true);
-    expect(tracker.calls.forward).toBeGreaterThan(0);
+    const { calls } = tracker;
+    expect(calls.forward + calls.backward + calls.initialState + calls.zeroGradients + calls.loss).toBe(0);
     expect(tracker.live).toBe(0);
-    expect(backend.liveHandles()).toBe(0);
+    // The peak is 1 hidden + 5 internal states, in the backend's bytes, against 6 slots of `hidden` bytes.
+    const peak = hidden + 5 * internal;
+    expect((error as Error).message).toBe(
+      `E_BUDGET_EXCEEDED: the policy was planned with alpha 1 and no stateBytes; backend ${backend.name} has alpha 4.5 ` +
+        `(stateBytes ${hidden}:${internal}), so its checkpoints would peak at ${peak} bytes (1 hidden of ${hidden} ` +
+        `bytes and 5 internal of ${internal} bytes), over the budget of 6 slots x ${hidden} bytes = ${6 * hidden} ` +
+        `bytes. Plan it for this backend: with its stateBytes { hidden: ${hidden}, internal: ${internal} } (the ` +
+        `CLI's --state-bytes ${hidden}:${internal}) or with alpha 4.5 (--alpha 4.5)`,
+    );
+    expect(() => checkRunnable(backend, policy)).toThrow(/E_BUDGET_EXCEEDED/);
+    // The same schedule planned with the backend's alpha, or its stateBytes, runs and peaks where it said.
+    for (const fitted of [storeAll(5, { alpha: 4.5 }), storeAll(5, { stateBytes: { hidden, internal } })]) {
+      const result = await runPolicy(backend, fitted);
+      expect(result.peakBytes).toBe(peak);
+      expect(result.peakBytes).toBeLessThanOrEqual(result.budgetBytes);
+    }
+  });
+
+  it('refuses exactly the policies whose ledger would overrun on this backend, and runs the others', async () => {
+    // Schedules mixing both kinds on a GRU (alpha 6): planned with alpha 1, 3 and the true 6.
+    const backend = setup({ cell: 'gru', steps: 6 });
+    const { hidden, internal } = backend.stateBytes();
+    const schedules: Array<readonly Instruction[]> = [
+      [
+        { op: 'forward', from: 0, to: 3, store: 'hidden' },
+        { op: 'forward', from: 3, to: 6, store: 'internal', stride: 1 },
+        { op: 'backward', from: 6, to: 4 },
+        { op: 'forward', from: 0, to: 3, store: 'internal', stride: 1 },
+        { op: 'backward', from: 3, to: 1 },
+      ],
+      [
+        { op: 'forward', from: 0, to: 2, store: 'internal', stride: 1 },
+        { op: 'forward', from: 2, to: 5, store: 'hidden', stride: 1 },
+        { op: 'backward', from: 6, to: 1 },
+      ],
+    ];
+    let ran = 0;
+    let refused = 0;
+    for (const instructions of schedules) {
+      const fitted = makePolicy(6, instructions, { stateBytes: { hidden, internal } });
+      const peak = fitted.totals.peakBytes ?? 0;
+      expect(internal / hidden).toBe(6);
+      for (const alpha of [1, 3, 6]) {
+        // Slots budget exactly at the peak as measured with this alpha; no stateBytes.
+        const policy = makePolicy(6, instructions, { alpha });
+        const budgetBytes = policy.budget.slots * hidden;
+        const tracker = trackHandles(backend);
+        const outcome = await runPolicy(tracker.backend, policy).then(
+          (r) => r.peakBytes,
+          (e: unknown) => e,
+        );
+        if (peak <= budgetBytes * (1 + 1e-9)) {
+          expect(outcome).toBe(peak);
+          ran++;
+        } else {
+          refused++;
+          expect(isExecutorError(outcome, 'E_BUDGET_EXCEEDED')).toBe(true);
+          expect(tracker.calls.forward).toBe(0);
+        }
+      }
+      // In bytes (which need stateBytes, hence the backend's): exactly the peak runs.
+      expect((await runPolicy(backend, fitted)).peakBytes).toBe(peak);
+    }
+    expect(ran).toBeGreaterThan(0);
+    expect(refused).toBeGreaterThan(0);
   });
 });
 
@@ -313,7 +381,9 @@ describe('runPolicy: progress, timings, abort', () => {
     const controller = new AbortController();
     controller.abort();
     await expect(
-      runPolicy(tracker.backend, storeAll(3), { signal: controller.signal }),
+      runPolicy(tracker.backend, storeAll(3, { stateBytes: backend.stateBytes() }), {
+        signal: controller.signal,
+      }),
     ).rejects.toMatchObject({
       code: 'E_ABORTED',
     });
@@ -412,7 +482,9 @@ describe('runPolicy: backend variants', () => {
         return { h: out.h };
       },
     };
-    await expect(runPolicy(forgetful, storeAll(3))).rejects.toMatchObject({ code: 'E_BACKEND_CONTRACT' });
+    await expect(
+      runPolicy(forgetful, storeAll(3, { stateBytes: backend.stateBytes() })),
+    ).rejects.toMatchObject({ code: 'E_BACKEND_CONTRACT' });
     expect(backend.liveHandles()).toBe(0);
   });
 

@@ -130,10 +130,14 @@ function positiveInteger(n: unknown): n is number {
 /**
  * Check, without running anything, that `policy` can run on `backend`: the backend's interface version,
  * the policy's structure (`validate`), its number of steps against the batch's sequence length, its
- * `stateBytes` against the backend's, and its replay on the abstract machine (`verify`).
+ * `stateBytes` against the backend's, its replay on the abstract machine (`verify`), and the memory ledger:
+ * replayed with the backend's state sizes, the checkpoints held must never exceed the budget the run
+ * enforces (`budget.bytes`, else `budget.slots * stateBytes.hidden`). A policy planned in slots with a
+ * smaller `alpha` than the backend's fails that last check.
  *
  * @throws ExecutorError with code `E_BACKEND_VERSION`, `E_BACKEND_CONTRACT`, `E_POLICY_INVALID`,
- * `E_STEPS_MISMATCH` or `E_STATE_BYTES_MISMATCH`.
+ * `E_STEPS_MISMATCH`, `E_STATE_BYTES_MISMATCH` or `E_BUDGET_EXCEEDED` (the checkpoints would outgrow the
+ * budget on this backend; nothing has run).
  */
 export function checkRunnable(
   backend: CellBackendV1<unknown, unknown, unknown>,
@@ -189,7 +193,52 @@ export function checkRunnable(
     );
   }
   const budgetBytes = p.budget.bytes ?? p.budget.slots * sb.hidden;
+  checkLedger(backend.name, p, stateBytes, budgetBytes);
   return { policy: p, counted: report.counted, stateBytes, budgetBytes };
+}
+
+/** How a number of slots or an alpha reads in a message: without floating-point noise. */
+function readable(x: number): string {
+  return String(Number(x.toPrecision(12)));
+}
+
+/**
+ * The ledger of a run holds exactly the checkpoints of the abstract machine, in the backend's bytes. Replay
+ * the (verified) policy once more with the backend's state sizes and refuse it when the ledger would
+ * outgrow the budget it enforces: the run would stop with `E_BUDGET_EXCEEDED` partway through.
+ */
+function checkLedger(name: string, p: Policy, sb: StateBytes, budgetBytes: number): void {
+  const backendAlpha = sb.internal / sb.hidden;
+  // With alpha set to the backend's ratio, the slot peak is where the byte peak is; an unbounded slot
+  // budget and no bytes budget make the replay measure instead of check.
+  const replay = verify(
+    {
+      ...p,
+      costModel: { ...p.costModel, alpha: backendAlpha },
+      budget: { slots: Number.POSITIVE_INFINITY },
+      stateBytes: sb,
+    },
+    { profile: false, skipTotals: true },
+  );
+  if (!replay.ok) return; // Unreachable: the policy verified, and only the budget was changed.
+  const peak = replay.counted.peakBytes ?? 0;
+  const exact = p.budget.bytes !== undefined;
+  if (exact ? peak <= budgetBytes : slotsWithin(peak, budgetBytes)) return;
+  const held = `${replay.counted.peakHidden} hidden of ${sb.hidden} bytes and ${replay.counted.peakInternal} internal of ${sb.internal} bytes`;
+  const budget = exact
+    ? `the budget of ${budgetBytes} bytes`
+    : `the budget of ${readable(p.budget.slots)} slots x ${sb.hidden} bytes = ${readable(budgetBytes)} bytes`;
+  const planned =
+    p.stateBytes === undefined
+      ? `the policy was planned with alpha ${readable(p.costModel.alpha)} and no stateBytes`
+      : `the policy was planned with alpha ${readable(p.costModel.alpha)}`;
+  throw new ExecutorError(
+    'E_BUDGET_EXCEEDED',
+    `${planned}; backend ${name} has alpha ${readable(backendAlpha)} (stateBytes ${sb.hidden}:${sb.internal}), ` +
+      `so its checkpoints would peak at ${peak} bytes (${held}), over ${budget}. Plan it for this backend: ` +
+      `with its stateBytes { hidden: ${sb.hidden}, internal: ${sb.internal} } (the CLI's --state-bytes ` +
+      `${sb.hidden}:${sb.internal}) or with alpha ${readable(backendAlpha)} (--alpha ${readable(backendAlpha)})`,
+  );
 }
 
 type Timings = { -readonly [K in OperationKind | 'total']: number };

@@ -61,6 +61,51 @@ describe('verify', () => {
     expect(verify(p)).toMatchObject({ ok: false, issue: { code: 'E_VERIFY_BUDGET', path: '/budget' } });
   });
 
+  it('reports a slot overrun in slots and a bytes overrun in bytes, never an undefined budget', () => {
+    // Store-all over 3 steps holds 1 hidden + 3 internal checkpoints at its peak: 7 slots with alpha 2.
+    const ins: Instruction[] = [
+      { op: 'forward', from: 0, to: 3, store: 'internal', stride: 1 },
+      { op: 'backward', from: 3, to: 1 },
+    ];
+    const stateBytes = { hidden: 100, internal: 250 };
+    const message = (extra: Partial<Policy>): string => {
+      const r = verify(policy(3, ins, extra), { skipTotals: true });
+      expect(r.ok).toBe(false);
+      return r.ok ? '' : r.issue.message;
+    };
+    // Slots over, no state sizes.
+    expect(message({ budget: { slots: 6 } })).toBe(
+      'live memory 7 slots exceeds the budget of 6 slots with 1 hidden and 3 internal checkpoints held',
+    );
+    // Slots over, state sizes known but no bytes budget: the bytes held are shown, no budget in bytes.
+    expect(message({ budget: { slots: 6 }, stateBytes })).toBe(
+      'live memory 7 slots (850 bytes) exceeds the budget of 6 slots with 1 hidden and 3 internal checkpoints held',
+    );
+    // Bytes over while the slots fit: reported in bytes, with how the bytes add up.
+    const bytes = verify(policy(3, ins, { budget: { slots: 7, bytes: 849 }, stateBytes }), {
+      skipTotals: true,
+    });
+    expect(bytes).toMatchObject({ ok: false, issue: { code: 'E_VERIFY_BUDGET', found: 850 } });
+    expect(bytes.ok ? '' : bytes.issue.message).toBe(
+      'live memory 850 bytes (1 x 100 hidden + 3 x 250 internal) exceeds the budget of 849 bytes with 1 hidden and 3 internal checkpoints held',
+    );
+    // Real-valued slots are shown without float noise: 1 + 3 x 1.1 is 4.300000000000001 in floats.
+    const noisy = message({
+      costModel: { alpha: 1.1, forwardCost: 1, backwardCost: 2 },
+      budget: { slots: 4 },
+    });
+    expect(1 + 3 * 1.1).not.toBe(4.3);
+    expect(noisy).toBe(
+      'live memory 4.3 slots exceeds the budget of 4 slots with 1 hidden and 3 internal checkpoints held',
+    );
+    for (const extra of [
+      { budget: { slots: 6 }, stateBytes },
+      { budget: { slots: 7, bytes: 849 }, stateBytes },
+    ]) {
+      expect(message(extra)).not.toMatch(/undefined|NaN/);
+    }
+  });
+
   it('refuses a backward after the pass is complete', () => {
     const p = policy(1, [
       { op: 'forward', from: 0, to: 1 },

@@ -40,6 +40,11 @@ export interface VerifyOptions {
 /** Relative tolerance of slot comparisons (slots are real because alpha is). */
 const SLOT_TOLERANCE = 1e-9;
 
+/** A slot count for a message: 12 significant digits, so that float noise (50.050000000000004) is not shown. */
+function readable(slots: number): string {
+  return String(Number(slots.toPrecision(12)));
+}
+
 /** The slot comparison of docs/policy-format.md 2.4: `a <= b` up to the relative tolerance. */
 export function slotsWithin(a: number, b: number): boolean {
   return a <= b + SLOT_TOLERANCE * Math.max(1, Math.abs(b));
@@ -145,13 +150,22 @@ export function verify(policy: Policy, options: VerifyOptions = {}): VerifyRepor
   };
   const overBudget = (path: string): VerifyReport => {
     const slots = nh + ni * alpha;
-    const bytes =
-      sb === undefined ? '' : ` (${nh * sb.hidden + ni * sb.internal} bytes, budget ${budgetBytes} bytes)`;
+    const held = `with ${nh} hidden and ${ni} internal checkpoints held`;
+    if (sb === undefined || !slotsWithin(slots, budgetSlots)) {
+      const bytes = sb === undefined ? '' : ` (${nh * sb.hidden + ni * sb.internal} bytes)`;
+      return failure(
+        'E_VERIFY_BUDGET',
+        path,
+        `live memory ${readable(slots)} slots${bytes} exceeds the budget of ${readable(budgetSlots)} slots ${held}`,
+        slots,
+      );
+    }
+    const bytes = nh * sb.hidden + ni * sb.internal;
     return failure(
       'E_VERIFY_BUDGET',
       path,
-      `live memory ${slots} slots${bytes} exceeds the budget of ${budgetSlots} slots with ${nh} hidden and ${ni} internal checkpoints held`,
-      slots,
+      `live memory ${bytes} bytes (${nh} x ${sb.hidden} hidden + ${ni} x ${sb.internal} internal) exceeds the budget of ${budgetBytes} bytes ${held}`,
+      bytes,
     );
   };
 

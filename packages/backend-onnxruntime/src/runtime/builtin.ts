@@ -200,7 +200,7 @@ export class BuiltinProgram implements StepProgram {
     backwardRuns: 0,
     weightGradientRuns: 0,
   };
-  readonly sparsityCounter = new SparsityCounter();
+  readonly sparsityCounter: SparsityCounter;
   private readonly s: BuiltinSettings;
   private readonly model: CellModel;
   private readonly batch: SequenceBatch;
@@ -240,6 +240,12 @@ export class BuiltinProgram implements StepProgram {
     this.G = GATE_COUNT[settings.graph.cell] * this.H;
     this.O = headWidth(settings.head);
     this.lstm = hasCellState(settings.graph.cell);
+    this.sparsityCounter = new SparsityCounter({
+      batchSize: this.B,
+      inputSize: this.I,
+      hiddenSize: this.H,
+      outputs: this.O,
+    });
     const dtype = settings.graph.dtype;
     this.zeros = floatTensor(allocFloat(dtype, this.B * this.H), [this.B, this.H]);
     this.initial = arrays.initial.map((a) => floatTensor(a, [this.B, this.H]));
@@ -541,8 +547,8 @@ export class BuiltinProgram implements StepProgram {
         B * G,
         scalarOf(this.out(r, 'zeros')),
         scalarOf(this.out(r, 'threshold_used')),
-        2 * (this.I + H),
       );
+      if (withHead) this.sparsityCounter.addHeadStep();
     }
     const hPrev = internal.prev[0];
     if (hPrev === undefined) throw new Error(`${this.name}: internal state without h_prev`);
