@@ -118,7 +118,9 @@ export interface UserCell {
   /** @internal Where each model came from (file name), for messages. */
   readonly labels: { readonly forward: string; readonly backward: string };
   /** @internal A batch dimension exported with a fixed size, if any. */
-  readonly fixedBatch: { readonly model: 'forward' | 'backward'; readonly tensor: string; readonly size: number } | undefined;
+  readonly fixedBatch:
+    | { readonly model: 'forward' | 'backward'; readonly tensor: string; readonly size: number }
+    | undefined;
   /** @internal The dimensions after the batch axis of each saved tensor (strings: unknown). */
   readonly savedShapes: readonly (readonly (number | string)[])[];
 }
@@ -156,7 +158,9 @@ function describeModel(which: Which, s: InferenceSession): string {
   const list = (ms: readonly Meta[]): string =>
     ms.length === 0
       ? '(none)'
-      : ms.map((m) => (m.isTensor ? `${m.name}: ${m.type} ${describeShape(m)}` : `${m.name}: not a tensor`)).join(', ');
+      : ms
+          .map((m) => (m.isTensor ? `${m.name}: ${m.type} ${describeShape(m)}` : `${m.name}: not a tensor`))
+          .join(', ');
   return `the ${which} model has inputs ${list(s.inputMetadata)}; outputs ${list(s.outputMetadata)}`;
 }
 
@@ -165,7 +169,10 @@ class ContractCheck {
   readonly violations: UserCellViolation[] = [];
   /** Tensors whose batch axis has a fixed size (checked against the batch when a backend is created). */
   readonly fixedBatch: { model: Which; tensor: string; size: number }[] = [];
-  private readonly batchSymbol: Record<Which, string | undefined> = { forward: undefined, backward: undefined };
+  private readonly batchSymbol: Record<Which, string | undefined> = {
+    forward: undefined,
+    backward: undefined,
+  };
   private readonly dtype: FloatType;
 
   constructor(dtype: FloatType) {
@@ -450,7 +457,8 @@ export async function loadUserCell(
       saved.push(m.name);
       savedMeta.set(m.name, m);
     } else {
-      const hint = fIn.has(`${m.name}_prev`) && !state.includes(m.name) ? stateHint(`${m.name}_prev`, state) : '';
+      const hint =
+        fIn.has(`${m.name}_prev`) && !state.includes(m.name) ? stateHint(`${m.name}_prev`, state) : '';
       check.add(
         'E_USER_CELL_UNKNOWN_OUTPUT',
         'forward',
@@ -801,7 +809,13 @@ class UserCellProgram implements StepProgram {
       this.cell.state.forEach((s, k) => {
         feeds[`${s}_prev`] = prev[k];
       });
-      const r = await runUserModel(this.cell, 'forward', feeds, this.forwardDims, `forward step ${t0 + j + 1}`);
+      const r = await runUserModel(
+        this.cell,
+        'forward',
+        feeds,
+        this.forwardDims,
+        `forward step ${t0 + j + 1}`,
+      );
       this.counters.runs++;
       this.counters.forwardRuns++;
       const next = this.cell.state.map((s) => this.out(r, s));

@@ -62,8 +62,10 @@ function tensorLocation(tensor: Uint8Array): string | undefined {
 function scanGraph(graph: Uint8Array, out: Set<string>): void {
   for (const f of fields(graph)) {
     if (f.bytes === undefined) continue;
-    if (f.field === 5) add(tensorLocation(f.bytes), out); // initializer
-    else if (f.field === 15) scanSparse(f.bytes, out); // sparse_initializer
+    if (f.field === 5)
+      add(tensorLocation(f.bytes), out); // initializer
+    else if (f.field === 15)
+      scanSparse(f.bytes, out); // sparse_initializer
     else if (f.field === 1) scanNode(f.bytes, out);
   }
 }
@@ -79,8 +81,10 @@ function scanNode(node: Uint8Array, out: Set<string>): void {
     if (f.field !== 5 || f.bytes === undefined) continue;
     for (const a of fields(f.bytes)) {
       if (a.bytes === undefined) continue;
-      if (a.field === 5 || a.field === 10) add(tensorLocation(a.bytes), out); // t, tensors
-      else if (a.field === 6 || a.field === 11) scanGraph(a.bytes, out); // g, graphs
+      if (a.field === 5 || a.field === 10)
+        add(tensorLocation(a.bytes), out); // t, tensors
+      else if (a.field === 6 || a.field === 11)
+        scanGraph(a.bytes, out); // g, graphs
       else if (a.field === 22 || a.field === 23) scanSparse(a.bytes, out); // sparse_tensor(s)
     }
   }

@@ -257,7 +257,10 @@ export function encodeGraph(g: GraphSpec, external?: ExternalSink): Uint8Array {
   const w = new ProtoWriter(1024);
   for (const n of g.nodes) w.bytes(1, encodeNode(n));
   w.string(2, g.name);
-  for (const t of g.initializers ?? []) w.bytes(5, encodeTensor(t, external));
+  // Integer initializers stay inline: they are shapes, axes and sizes, which ONNX Runtime's shape
+  // inference reads before external data is loaded.
+  for (const t of g.initializers ?? [])
+    w.bytes(5, encodeTensor(t, t.type === 'float32' || t.type === 'float64' ? external : undefined));
   if (g.docString !== undefined) w.string(10, g.docString);
   for (const v of g.inputs) w.bytes(11, encodeValueInfo(v));
   for (const v of g.outputs) w.bytes(12, encodeValueInfo(v));
@@ -271,9 +274,9 @@ export function encodeModel(m: ModelSpec): Uint8Array {
 }
 
 /**
- * Encode a model whose main graph's initializers keep their raw data in a separate file (ONNX external
- * data), as exporters do for large models: `model` refers to `location` (a file name relative to the
- * model file), which must hold `data`.
+ * Encode a model whose main graph's float initializers keep their raw data in a separate file (ONNX
+ * external data), as exporters do for weights: `model` refers to `location` (a file name relative to
+ * the model file), which must hold `data`. Integer initializers (shapes, axes) stay inline.
  */
 export function encodeModelWithExternalData(
   m: ModelSpec,
