@@ -9,13 +9,15 @@
  * - inputs: `x` [B, I], `S_prev` [B, H] for every `S`, and any `param_P`;
  * - outputs: `S` [B, H] for every `S`, and any `saved_K` (the extra internal state backward needs).
  *
- * Backward model
- * - inputs: `grad_S` [B, H] for every `S` (the total gradient at `S_t`, loss included), and any of `x`,
- *   `S_prev`, `S` (the state after the step), `saved_K` (as output by forward), `param_P`;
+ * Backward model: the vector-Jacobian product of the step with the cotangents `grad_S`
+ * - inputs: `grad_S` [B, H] for every `S`, and any of `x`, `S_prev`, `S` (the state after the step),
+ *   `saved_K` (as output by forward), `param_P`. `grad_h` is the loss head's gradient at `h_t` plus the
+ *   `grad_h_prev` of step `t+1`; any other `grad_S` is the `grad_S_prev` of step `t+1` only (the paths
+ *   from `S_t` inside the step, e.g. through `h_t`, are the backward's to add);
  * - outputs: `grad_S_prev` [B, H] for every `S`, `grad_x` [B, I], and `grad_param_P` (the shape of
- *   `param_P`) for every parameter either model reads.
+ *   `param_P`) for every parameter either model reads, for this step only.
  *
- * `B` is symbolic (or the batch size), `I` and `H` are fixed or symbolic.
+ * Every dimension is a fixed number or the model's batch symbol (axis 0 of the batch tensors only).
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
