@@ -448,6 +448,7 @@ describe('user-cell load-time checks report everything at once', () => {
       'grad_c',
       'grad_c_prev',
     ]);
+    for (const v of e.violations.slice(0, 5)) expect(v.message).toContain("declare it: state: ['h', 'c']");
   });
 
   it('checks a fixed batch dimension against the batch before running', async () => {

@@ -509,7 +509,7 @@ export async function loadUserCell(
         'E_USER_CELL_UNKNOWN_INPUT',
         'backward',
         m.name,
-        `backward model: input ${m.name} is not part of the contract (x, ${state.map((s) => `${s}_prev, ${s}, grad_${s}`).join(', ')}, saved_*, param_*)${stateHint(m.name, state)}`,
+        `backward model: input ${m.name} is not part of the contract (x, ${state.map((s) => `${s}_prev, ${s}, grad_${s}`).join(', ')}, saved_*, param_*)${stateHint(m.name, state) || (bIn.has(`${m.name}_prev`) ? stateHint(`${m.name}_prev`, state) : '')}`,
       );
     }
   }
