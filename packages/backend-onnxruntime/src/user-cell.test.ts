@@ -509,7 +509,11 @@ describe('user cells with external data', () => {
     const dh = g.input('grad_h', dtype, ['B', 4]);
     const gW = g.input('param_W', dtype, [4, 3]);
     const gU = g.input('param_U', dtype, [4, 4]);
-    const one = g.initializer(dtype, [4], [1, 1, 1, 1], 'ones');
+    // Two initializers (1 = 2 * 0.5), so that the second sits at an aligned offset of the data file.
+    const one = g.mul(
+      g.initializer(dtype, [4], [2, 2, 2, 2], 'twos'),
+      g.initializer(dtype, [], [0.5], 'half'),
+    );
     const da = g.mul(dh, g.sub(one, g.mul(gh, gh)));
     g.output(g.matmul(da, gU), 'grad_h_prev', dtype, ['B', 4]);
     g.output(g.matmul(da, gW), 'grad_x', dtype, ['B', 3]);
@@ -525,8 +529,10 @@ describe('user cells with external data', () => {
   it('writes external data the reader finds, and inline models have none', () => {
     const { model, data } = external('float64');
     expect(externalDataLocations(model)).toEqual(['backward.onnx.data']);
-    expect(data.length).toBe(4 * 8);
-    expect(new Float64Array(data.buffer, data.byteOffset, 4)).toEqual(Float64Array.of(1, 1, 1, 1));
+    // twos at offset 0 (32 bytes), half at the next multiple of 64.
+    expect(data.length).toBe(64 + 8);
+    expect(new Float64Array(data.buffer, data.byteOffset, 4)).toEqual(Float64Array.of(2, 2, 2, 2));
+    expect(new Float64Array(data.buffer, data.byteOffset + 64, 1)).toEqual(Float64Array.of(0.5));
     expect(externalDataLocations(rnnUserCell(3, 4).backward)).toEqual([]);
   });
 
