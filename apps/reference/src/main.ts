@@ -29,6 +29,7 @@ import {
   parseStateBytes,
   UsageError,
 } from './args.js';
+import * as checkCell from './commands/check-cell.js';
 import { type Io, Progress } from './io.js';
 import { asciiChart } from './plot.js';
 import {
@@ -86,6 +87,7 @@ Commands:
   verify     verify a policy file (JSON or binary) and print its totals
   frontier   the memory/compute trade-off of every strategy for one sequence length
   demo       a short end-to-end run on the built-in defaults
+  check-cell check a user cell's ONNX backward against finite differences of its forward
 
 Run 'rewind <command> --help' for a command's options.
 
@@ -161,6 +163,7 @@ Defaults: --out report, --steps 1000, --alpha 4.5, --backward-cost 2.`,
 About a minute on a CPU: plans the schedules of a character-level LSTM (tfjs, wasm) for 500-character
 sequences of Moby-Dick at 5% of the checkpoint memory of standard BPTT, trains it under that budget
 (default 40 iterations) so that the loss falls, and measures both schedules on one batch.`,
+  'check-cell': checkCell.HELP,
 };
 
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -749,6 +752,7 @@ const COMMANDS: Readonly<Record<string, (args: string[], io: Io) => Promise<numb
   train: cmdTrain,
   bench: cmdBench,
   demo: cmdDemo,
+  'check-cell': checkCell.run,
 };
 
 /** Run the command line; returns the exit code. Errors are printed without stack traces. */

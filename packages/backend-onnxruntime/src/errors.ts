@@ -15,8 +15,12 @@
  * - `E_USER_CELL_UNKNOWN_OUTPUT`: a model output the contract does not define (most often a misspelt name).
  * - `E_USER_CELL_TYPE`: a tensor of the wrong element type.
  * - `E_USER_CELL_RANK`: a tensor of the wrong rank.
- * - `E_USER_CELL_SHAPE`: a fixed dimension that contradicts the configuration, or a saved tensor
- *   without a batch dimension.
+ * - `E_USER_CELL_SHAPE`: a fixed dimension that contradicts the configuration or the batch, a symbolic
+ *   dimension other than the batch symbol, a saved tensor without a batch dimension, or an output whose
+ *   dimensions at run time are not those the contract requires.
+ * - `E_USER_CELL_EXTERNAL_DATA`: a model given as bytes refers to external data (it can only be loaded
+ *   from its file), or a model file's external data is not beside it.
+ * - `E_USER_CELL_RUN`: ONNX Runtime failed while running a user cell's model.
  */
 export type OrtBackendErrorCode =
   | 'E_CUDA_UNAVAILABLE'
@@ -32,7 +36,18 @@ export type OrtBackendErrorCode =
   | 'E_USER_CELL_UNKNOWN_OUTPUT'
   | 'E_USER_CELL_TYPE'
   | 'E_USER_CELL_RANK'
-  | 'E_USER_CELL_SHAPE';
+  | 'E_USER_CELL_SHAPE'
+  | 'E_USER_CELL_EXTERNAL_DATA'
+  | 'E_USER_CELL_RUN';
+
+/** One way a user cell's models break the contract (`loadUserCell` reports all of them at once). */
+export interface UserCellViolation {
+  readonly code: OrtBackendErrorCode;
+  readonly model: 'forward' | 'backward';
+  /** The input or output concerned. */
+  readonly tensor: string;
+  readonly message: string;
+}
 
 /** Extra information an `OrtBackendError` carries. */
 export interface OrtBackendErrorDetails {
@@ -42,6 +57,8 @@ export interface OrtBackendErrorDetails {
   readonly tensor?: string;
   /** For `E_CUDA_UNAVAILABLE`: the shared libraries that were looked for and not found. */
   readonly missingLibraries?: readonly string[];
+  /** For user-cell contract errors: every violation found (the error's code, model and tensor are the first's). */
+  readonly violations?: readonly UserCellViolation[];
   /** The underlying error (e.g. ONNX Runtime's). */
   readonly cause?: unknown;
 }
@@ -56,6 +73,8 @@ export class OrtBackendError extends Error {
   readonly tensor: string | undefined;
   /** For `E_CUDA_UNAVAILABLE`: libraries looked for and not found (may be empty when the cause is elsewhere). */
   readonly missingLibraries: readonly string[];
+  /** For user-cell contract errors: every violation found, in model order (empty otherwise). */
+  readonly violations: readonly UserCellViolation[];
 
   constructor(code: OrtBackendErrorCode, message: string, details: OrtBackendErrorDetails = {}) {
     super(`${code}: ${message}`, details.cause === undefined ? undefined : { cause: details.cause });
@@ -64,6 +83,7 @@ export class OrtBackendError extends Error {
     this.model = details.model;
     this.tensor = details.tensor;
     this.missingLibraries = details.missingLibraries ?? [];
+    this.violations = details.violations ?? [];
   }
 }
 

@@ -6,10 +6,18 @@ export {
   type ResolvedOnnxBackendOptions,
 } from './backend.js';
 export {
+  type CheckUserCellOptions,
+  checkUserCell,
+  type GradientCheckEntry,
+  type GradientCheckRun,
+  type UserCellCheck,
+} from './check-cell.js';
+export {
   isOrtBackendError,
   OrtBackendError,
   type OrtBackendErrorCode,
   type OrtBackendErrorDetails,
+  type UserCellViolation,
 } from './errors.js';
 export type { InternalMode } from './graphs/cells.js';
 export { type AttrValue, attr, GraphBuilder } from './onnx/builder.js';
@@ -18,6 +26,7 @@ export {
   type Dim,
   type ElemType,
   encodeModel,
+  encodeModelWithExternalData,
   type FloatType,
   type GraphSpec,
   type ModelSpec,

@@ -6,9 +6,11 @@ import { describeBackendConformance } from '@rewind/executor/conformance';
 import { createReferenceModel, randomBatch, standardBptt } from '@rewind/executor/reference';
 import { plan, solverPlanner } from '@rewind/solver';
 import { describe, expect, it } from 'vitest';
+import type { OnnxBackend } from './backend.js';
 import { isOrtBackendError, type OrtBackendError } from './errors.js';
 import { GraphBuilder } from './onnx/builder.js';
-import type { ElemType } from './onnx/model.js';
+import { externalDataLocations } from './onnx/external.js';
+import { type ElemType, encodeModelWithExternalData } from './onnx/model.js';
 import { lstmUserCell, relativeError, rnnUserCell, smallCase, userParameters } from './testing.test-util.js';
 import { createUserCellBackend, loadUserCell, type UserCell } from './user-cell.js';
 
@@ -297,5 +299,293 @@ describe('user-cell validation', () => {
       batch,
     );
     expect(ok.alpha).toBe(2);
+  });
+});
+
+/** A small RNN user cell with knobs for the declared shapes and what the graphs compute. */
+interface ShapeKnobs {
+  /** The batch dimension of every tensor (default 'B'). */
+  readonly batch?: number | string;
+  /** The declared shape of grad_param_b (default [H]). */
+  readonly gradBShape?: readonly (number | string)[];
+  /** grad_param_b tiled B times (B*H entries, a size ONNX Runtime cannot infer). */
+  readonly gradBTiled?: boolean;
+  /** The declared shape of param_W in both models (default [H, I]). */
+  readonly wShape?: readonly (number | string)[];
+  /** The batch dimension of grad_x only. */
+  readonly gradXBatch?: string;
+  /** The forward reshapes h_prev to [2, -1] and back (an error at run time when 2 does not divide B*H). */
+  readonly reshapeThrough2?: boolean;
+  /** Output names of the forward model. */
+  readonly forwardOutputs?: readonly string[];
+}
+
+function shapedCell(k: ShapeKnobs, I = 2, H = 3): { forward: Uint8Array; backward: Uint8Array } {
+  const Bd = k.batch ?? 'B';
+  const W = k.wShape ?? [H, I];
+  const f = new GraphBuilder('f');
+  const x = f.input('x', 'float64', [Bd, I]);
+  let hp = f.input('h_prev', 'float64', [Bd, H]);
+  if (k.reshapeThrough2 === true) hp = f.reshape(f.reshape(hp, [2, -1]), [-1, H]);
+  const fW = f.input('param_W', 'float64', W);
+  const fb = f.input('param_b', 'float64', [H]);
+  const h = f.tanh(f.gemm(x, fW, fb, { transB: true }));
+  f.output(f.add(h, f.mul(hp, f.scalar('float64', 0.5))), k.forwardOutputs?.[0] ?? 'h', 'float64', [Bd, H]);
+  const g = new GraphBuilder('b');
+  const gx = g.input('x', 'float64', [Bd, I]);
+  const gW = g.input('param_W', 'float64', W);
+  const gb = g.input('param_b', 'float64', [H]);
+  const dh = g.input('grad_h', 'float64', [Bd, H]);
+  const hh = g.tanh(g.gemm(gx, gW, gb, { transB: true }));
+  const da = g.mul(dh, g.sub(g.scalar('float64', 1), g.mul(hh, hh)));
+  g.output(g.mul(dh, g.scalar('float64', 0.5)), 'grad_h_prev', 'float64', [Bd, H]);
+  g.output(g.matmul(da, gW), 'grad_x', 'float64', [k.gradXBatch ?? Bd, I]);
+  g.output(g.gemm(da, gx, undefined, { transA: true }), 'grad_param_W', 'float64', W);
+  let db = g.reduceSum(da, [0], false);
+  if (k.gradBTiled === true)
+    db = g.op('Tile', [db, g.op('Slice', [g.op('Shape', [dh]), g.int64s([0]), g.int64s([1])])]);
+  g.output(db, 'grad_param_b', 'float64', k.gradBShape ?? [H]);
+  return { forward: f.toModel(), backward: g.toModel() };
+}
+
+/** The store-all policy of a backend for `T` steps. */
+function storeAll(backend: OnnxBackend, T: number) {
+  const sb = backend.stateBytes();
+  return plan({
+    steps: T,
+    memory: { bytes: sb.hidden + T * sb.internal, stateBytes: sb },
+    strategy: 'store-all',
+  });
+}
+
+async function failureOf(promise: Promise<unknown>): Promise<OrtBackendError> {
+  const e = await promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  if (!isOrtBackendError(e)) throw new Error(`expected an OrtBackendError, got ${String(e)}`);
+  return e;
+}
+
+const shapedParams = (I = 2, H = 3) => ({
+  parameters: {
+    W: { dims: [H, I], values: Array.from({ length: H * I }, (_, k) => 0.1 * (k - 2)) },
+    b: { dims: [H], values: [0.1, -0.2, 0.05] },
+  },
+  head: { kind: 'mse', outputs: 1 } as const,
+  headParameters: { Wy: [0.3, -0.1, 0.2], by: [0] },
+});
+const shapedBatch = (B: number, T = 3) => ({
+  steps: T,
+  batchSize: B,
+  inputs: Array.from({ length: T * B * 2 }, (_, k) => Math.sin(k)),
+  targets: Array.from({ length: T * B }, (_, k) => Math.cos(k)),
+});
+
+describe('user-cell load-time checks report everything at once', () => {
+  const load64 = (models: { forward: Uint8Array; backward: Uint8Array }, state?: string[]) =>
+    loadUserCell(
+      { ...models, inputSize: 2, hiddenSize: 3, ...(state === undefined ? {} : { state }) },
+      { dtype: 'float64' },
+    );
+
+  it('accepts the plain cell', async () => {
+    const cell = await load64(shapedCell({}));
+    expect(cell.parameters.map((p) => p.name)).toEqual(['W', 'b']);
+  });
+
+  it('lists every violation and what both models have', async () => {
+    const e = await failureOf(
+      load64(
+        shapedCell({ forwardOutputs: ['mul_57'], gradBShape: ['32*B'], gradBTiled: true, wShape: [3, 'I'] }),
+      ),
+    );
+    const found = e.violations.map((v) => `${v.code} ${v.model} ${v.tensor}`);
+    expect(found).toEqual([
+      'E_USER_CELL_SHAPE forward param_W',
+      'E_USER_CELL_MISSING_OUTPUT forward h',
+      'E_USER_CELL_UNKNOWN_OUTPUT forward mul_57',
+      'E_USER_CELL_SHAPE backward param_W',
+      'E_USER_CELL_SHAPE backward grad_param_b',
+    ]);
+    // The error itself is the first violation; its message holds all of them.
+    expect(e.code).toBe('E_USER_CELL_SHAPE');
+    expect(e.model).toBe('forward');
+    expect(e.tensor).toBe('param_W');
+    expect(e.message).toContain('5 contract violations');
+    for (const v of e.violations) expect(e.message).toContain(v.message);
+    expect(e.message).toContain(
+      "missing output h (its outputs: mul_57; name them when exporting, e.g. output_names=['h'",
+    );
+    expect(e.message).toContain("symbolic size '32*B' on axis 0");
+    expect(e.message).toContain("symbolic size 'I' on axis 1");
+    // What the models actually have.
+    expect(e.message).toContain(
+      'the forward model has inputs x: float64 [B, 2], h_prev: float64 [B, 3], param_W: float64 [3, I], param_b: float64 [3]; outputs mul_57: float64 [B, 3]',
+    );
+    expect(e.message).toContain('the backward model has inputs x: float64 [B, 2]');
+    expect(e.message).toContain('grad_param_b: float64 [32*B]');
+  });
+
+  it('refuses a batch axis named otherwise than the batch symbol', async () => {
+    const e = await failureOf(load64(shapedCell({ gradXBatch: 'N' })));
+    expect(e.violations.map((v) => `${v.code} ${v.model} ${v.tensor}`)).toEqual([
+      'E_USER_CELL_SHAPE backward grad_x',
+    ]);
+    expect(e.message).toContain("expected the batch symbol 'B'");
+  });
+
+  it('hints at the state option when a model carries a state the declaration lacks', async () => {
+    const lstm = lstmUserCell(3, 3, 'float64');
+    const e = await failureOf(loadUserCell({ ...lstm, inputSize: 3, hiddenSize: 3 }, { dtype: 'float64' }));
+    expect(e.code).toBe('E_USER_CELL_UNKNOWN_INPUT');
+    expect(e.tensor).toBe('c_prev');
+    expect(e.message).toContain(
+      "input c_prev is not part of the contract (x, h_prev, param_*); if the cell carries c, declare it: state: ['h', 'c']",
+    );
+    // The forward output c, the backward inputs c_prev, c, grad_c and its output grad_c_prev too.
+    expect(e.violations.map((v) => v.tensor)).toEqual([
+      'c_prev',
+      'c',
+      'c_prev',
+      'c',
+      'grad_c',
+      'grad_c_prev',
+    ]);
+    for (const v of e.violations.slice(0, 5)) expect(v.message).toContain("declare it: state: ['h', 'c']");
+  });
+
+  it('checks a fixed batch dimension against the batch before running', async () => {
+    const cell = await load64(shapedCell({ batch: 4 }));
+    expect(cell.fixedBatch?.size).toBe(4);
+    const e = await failureOf(createUserCellBackend(cell, shapedParams(), shapedBatch(2)));
+    expect(e.code).toBe('E_USER_CELL_SHAPE');
+    expect(e.model).toBe('forward');
+    expect(e.tensor).toBe('x');
+    expect(e.message).toContain('exported with a fixed batch of 4');
+    expect(e.message).toContain('the batch has 2 sequences');
+    const ok = await createUserCellBackend(cell, shapedParams(), shapedBatch(4));
+    const policy = storeAll(ok, 3);
+    expect(Number.isFinite((await runPolicy(ok, policy)).loss)).toBe(true);
+  });
+
+  it('wraps ONNX Runtime failures at run time with a code and the model named', async () => {
+    // Declared with a symbolic batch, but the graph only works for even batches (the backend runs a
+    // first forward step when it is created, to measure the state sizes).
+    const cell = await load64(shapedCell({ reshapeThrough2: true }));
+    await createUserCellBackend(cell, shapedParams(), shapedBatch(2));
+    const e = await failureOf(createUserCellBackend(cell, shapedParams(), shapedBatch(3)));
+    expect(e.code).toBe('E_USER_CELL_RUN');
+    expect(e.cause).toBeInstanceOf(Error);
+    expect(e.model).toBe('forward');
+    expect(e.message).toContain(
+      "ONNX Runtime failed running the user cell's forward model (given as bytes) at forward step 1",
+    );
+  });
+
+  it('checks the element count of every output at run time (never writes past an accumulator)', async () => {
+    // grad_param_b declared with an unknown size, computed with 2H entries.
+    const cell = await load64(shapedCell({ gradBShape: [''], gradBTiled: true }));
+    const backend = await createUserCellBackend(cell, shapedParams(), shapedBatch(2));
+    const policy = storeAll(backend, 3);
+    const e = await failureOf(runPolicy(backend, policy));
+    expect(e.code).toBe('E_USER_CELL_SHAPE');
+    expect(e.model).toBe('backward');
+    expect(e.tensor).toBe('grad_param_b');
+    expect(e.message).toContain(
+      'returned grad_param_b with dimensions [6] (6 elements) at backward step 3, expected [3] (3 elements)',
+    );
+    // Declared as '32*B' (a size that is not the batch symbol): refused at load already.
+    const refused = await failureOf(load64(shapedCell({ gradBShape: ['32*B'], gradBTiled: true })));
+    expect(refused.code).toBe('E_USER_CELL_SHAPE');
+    expect(refused.tensor).toBe('grad_param_b');
+  });
+});
+
+describe('user cells with external data', () => {
+  const sizes = { inputSize: 3, hiddenSize: 4 } as const;
+  const external = (dtype: 'float32' | 'float64') => {
+    // The RNN user cell's backward with its constant as an initializer, written with external data.
+    const g = new GraphBuilder('rnn_backward_external');
+    const gx = g.input('x', dtype, ['B', 3]);
+    const ghp = g.input('h_prev', dtype, ['B', 4]);
+    const gh = g.input('h', dtype, ['B', 4]);
+    const dh = g.input('grad_h', dtype, ['B', 4]);
+    const gW = g.input('param_W', dtype, [4, 3]);
+    const gU = g.input('param_U', dtype, [4, 4]);
+    // Two initializers (1 = 2 * 0.5), so that the second sits at an aligned offset of the data file.
+    const one = g.mul(
+      g.initializer(dtype, [4], [2, 2, 2, 2], 'twos'),
+      g.initializer(dtype, [], [0.5], 'half'),
+    );
+    const da = g.mul(dh, g.sub(one, g.mul(gh, gh)));
+    g.output(g.matmul(da, gU), 'grad_h_prev', dtype, ['B', 4]);
+    g.output(g.matmul(da, gW), 'grad_x', dtype, ['B', 3]);
+    g.output(g.gemm(da, gx, undefined, { transA: true }), 'grad_param_W', dtype, [4, 3]);
+    g.output(g.gemm(da, ghp, undefined, { transA: true }), 'grad_param_U', dtype, [4, 4]);
+    g.output(g.reduceSum(da, [0], false), 'grad_param_b', dtype, [4]);
+    return encodeModelWithExternalData(
+      { graph: g.build(), opsets: [{ domain: '', version: 17 }] },
+      'backward.onnx.data',
+    );
+  };
+
+  it('writes external data the reader finds, and inline models have none', () => {
+    const { model, data } = external('float64');
+    expect(externalDataLocations(model)).toEqual(['backward.onnx.data']);
+    // twos at offset 0 (32 bytes), half at the next multiple of 64.
+    expect(data.length).toBe(64 + 8);
+    expect(new Float64Array(data.buffer, data.byteOffset, 4)).toEqual(Float64Array.of(2, 2, 2, 2));
+    expect(new Float64Array(data.buffer, data.byteOffset + 64, 1)).toEqual(Float64Array.of(0.5));
+    expect(externalDataLocations(rnnUserCell(3, 4).backward)).toEqual([]);
+  });
+
+  it('loads a model with external data from its path, with the same gradients as inline', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rewind-ort-ext-'));
+    const { model, data } = external('float64');
+    const inline = rnnUserCell(3, 4, 'float64');
+    await writeFile(join(dir, 'forward.onnx'), inline.forward);
+    await writeFile(join(dir, 'backward.onnx'), model);
+    await writeFile(join(dir, 'backward.onnx.data'), data);
+    const fromPath = await loadUserCell(
+      { forward: join(dir, 'forward.onnx'), backward: join(dir, 'backward.onnx'), ...sizes },
+      { dtype: 'float64' },
+    );
+    const fromBytes = await loadUserCell({ ...inline, ...sizes }, { dtype: 'float64' });
+    const refModel = createReferenceModel({
+      cell: 'rnn',
+      inputSize: 3,
+      hiddenSize: 4,
+      head: { kind: 'softmax', classes: 2 },
+      seed: 3,
+    });
+    const batch = randomBatch(refModel, { steps: 5, batchSize: 2, seed: 4 });
+    const grads = [];
+    for (const cell of [fromPath, fromBytes]) {
+      const backend = await createUserCellBackend(cell, userParameters(refModel), batch);
+      await runPolicy(backend, storeAll(backend, 5));
+      grads.push(await backend.readGradients());
+    }
+    expect(grads[0]).toEqual(grads[1]);
+    expect(
+      relativeError(grads[0]!.parameters['W']!, standardBptt(refModel, batch).parameters['W']!),
+    ).toBeLessThan(1e-12);
+  });
+
+  it('refuses external data given as bytes, or missing beside the model, saying how to export without it', async () => {
+    const { model } = external('float32');
+    const inline = rnnUserCell(3, 4);
+    let e = await failureOf(loadUserCell({ forward: inline.forward, backward: model, ...sizes }));
+    expect(e.code).toBe('E_USER_CELL_EXTERNAL_DATA');
+    expect(e.model).toBe('backward');
+    expect(e.tensor).toBe('backward.onnx.data');
+    expect(e.message).toContain("pass the model's file path instead");
+    expect(e.message).toContain('external_data=False');
+    const dir = await mkdtemp(join(tmpdir(), 'rewind-ort-ext-'));
+    await writeFile(join(dir, 'b.onnx'), model);
+    e = await failureOf(loadUserCell({ forward: inline.forward, backward: join(dir, 'b.onnx'), ...sizes }));
+    expect(e.code).toBe('E_USER_CELL_EXTERNAL_DATA');
+    expect(e.message).toContain(`refers to external data backward.onnx.data, not found in ${dir}`);
+    expect(e.message).toContain('save_as_external_data=False');
   });
 });

@@ -151,13 +151,36 @@ function rawData(t: TensorSpec): Uint8Array {
   return out;
 }
 
-/** Encode a `TensorProto`. */
-export function encodeTensor(t: TensorSpec): Uint8Array {
+/** Where the raw data of tensors goes when a model is written with external data. */
+interface ExternalSink {
+  readonly location: string;
+  readonly chunks: Uint8Array[];
+  length: number;
+}
+
+/** Encode a `TensorProto` (with `external`: its raw data appended there, referred to by location, offset, length). */
+export function encodeTensor(t: TensorSpec, external?: ExternalSink): Uint8Array {
   const w = new ProtoWriter();
   for (const d of t.dims) w.int(1, d);
   w.int(2, DATA_TYPES[t.type]);
   if (t.name !== undefined) w.string(8, t.name);
-  w.bytes(9, rawData(t));
+  const raw = rawData(t);
+  if (external === undefined) {
+    w.bytes(9, raw);
+    return w.finish();
+  }
+  // Offsets aligned to 64 bytes, as ONNX's own writer does for memory mapping.
+  const pad = (64 - (external.length % 64)) % 64;
+  if (pad > 0) external.chunks.push(new Uint8Array(pad));
+  const offset = external.length + pad;
+  external.chunks.push(raw);
+  external.length = offset + raw.length;
+  const entry = (key: string, value: string): Uint8Array =>
+    new ProtoWriter().string(1, key).string(2, value).finish();
+  w.bytes(13, entry('location', external.location));
+  w.bytes(13, entry('offset', String(offset)));
+  w.bytes(13, entry('length', String(raw.length)));
+  w.int(14, 1); // data_location: EXTERNAL
   return w.finish();
 }
 
@@ -229,12 +252,15 @@ export function encodeNode(n: NodeSpec): Uint8Array {
   return w.finish();
 }
 
-/** Encode a `GraphProto`. */
-export function encodeGraph(g: GraphSpec): Uint8Array {
+/** Encode a `GraphProto` (with `external`: the raw data of its initializers goes there). */
+export function encodeGraph(g: GraphSpec, external?: ExternalSink): Uint8Array {
   const w = new ProtoWriter(1024);
   for (const n of g.nodes) w.bytes(1, encodeNode(n));
   w.string(2, g.name);
-  for (const t of g.initializers ?? []) w.bytes(5, encodeTensor(t));
+  // Integer initializers stay inline: they are shapes, axes and sizes, which ONNX Runtime's shape
+  // inference reads before external data is loaded.
+  for (const t of g.initializers ?? [])
+    w.bytes(5, encodeTensor(t, t.type === 'float32' || t.type === 'float64' ? external : undefined));
   if (g.docString !== undefined) w.string(10, g.docString);
   for (const v of g.inputs) w.bytes(11, encodeValueInfo(v));
   for (const v of g.outputs) w.bytes(12, encodeValueInfo(v));
@@ -244,12 +270,36 @@ export function encodeGraph(g: GraphSpec): Uint8Array {
 
 /** Encode a `ModelProto`: the bytes ONNX Runtime loads. */
 export function encodeModel(m: ModelSpec): Uint8Array {
+  return encodeModelParts(m, undefined);
+}
+
+/**
+ * Encode a model whose main graph's float initializers keep their raw data in a separate file (ONNX
+ * external data), as exporters do for weights: `model` refers to `location` (a file name relative to
+ * the model file), which must hold `data`. Integer initializers (shapes, axes) stay inline.
+ */
+export function encodeModelWithExternalData(
+  m: ModelSpec,
+  location: string,
+): { readonly model: Uint8Array; readonly data: Uint8Array } {
+  const sink: ExternalSink = { location, chunks: [], length: 0 };
+  const model = encodeModelParts(m, sink);
+  const data = new Uint8Array(sink.length);
+  let offset = 0;
+  for (const c of sink.chunks) {
+    data.set(c, offset);
+    offset += c.length;
+  }
+  return { model, data };
+}
+
+function encodeModelParts(m: ModelSpec, external: ExternalSink | undefined): Uint8Array {
   const w = new ProtoWriter(4096);
   w.int(1, m.irVersion ?? DEFAULT_IR_VERSION);
   if (m.producerName !== undefined) w.string(2, m.producerName);
   if (m.producerVersion !== undefined) w.string(3, m.producerVersion);
   if (m.docString !== undefined) w.string(6, m.docString);
-  w.bytes(7, encodeGraph(m.graph));
+  w.bytes(7, encodeGraph(m.graph, external));
   for (const o of m.opsets ?? [{ domain: '', version: DEFAULT_OPSET }]) {
     const op = new ProtoWriter();
     if (o.domain !== '') op.string(1, o.domain);

@@ -162,7 +162,7 @@ function settingsKey(s: SessionSettings): string {
 
 /** Create a session, mapping a CUDA provider failure to `E_CUDA_UNAVAILABLE` and any other to `errorCode`. */
 export async function createSession(
-  model: Uint8Array,
+  model: Uint8Array | string,
   settings: SessionSettings,
   what: string,
   errorCode: 'E_SESSION' | 'E_USER_CELL_LOAD' = 'E_SESSION',
@@ -181,7 +181,9 @@ export async function createSession(
     }
   }
   try {
-    return await InferenceSession.create(model, sessionOptions(settings));
+    return await (typeof model === 'string'
+      ? InferenceSession.create(model, sessionOptions(settings))
+      : InferenceSession.create(model, sessionOptions(settings)));
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     if (settings.executionProvider === 'cuda' && /cuda|shared library|provider/i.test(message)) {
