@@ -16,11 +16,10 @@ import {
   checkUserCell,
   createUserCellBackend,
   loadUserCell,
-  type SequenceBatch,
   type UserCell,
   type UserCellCheck,
 } from '@rewind/backend-onnxruntime';
-import { runPolicy } from '@rewind/executor';
+import { runPolicy, type SequenceBatch } from '@rewind/executor';
 import { plan } from '@rewind/solver';
 import { peepholeParameters } from './peephole.js';
 
