@@ -196,7 +196,7 @@ async function ortParts(spec: ModelSpec, V: number): Promise<RunnerParts> {
         try {
           return await trainable.bind(batch);
         } catch (e) {
-          if (ort.isOrtBackendError(e)) throw new RunnerError(e.code, e.message);
+          if (ort.isOnnxBackendError(e)) throw new RunnerError(e.code, e.message);
           throw e;
         }
       },

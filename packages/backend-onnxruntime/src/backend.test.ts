@@ -3,7 +3,7 @@ import { createReferenceModel, randomBatch, standardBptt } from '@rewind/executo
 import { plan } from '@rewind/solver';
 import { describe, expect, it } from 'vitest';
 import { createOnnxBackend, type OnnxBackend, type OnnxBackendOptions } from './backend.js';
-import { isOrtBackendError } from './errors.js';
+import { isOnnxBackendError } from './errors.js';
 import { relativeError, smallCase } from './testing.test-util.js';
 
 type Cell = 'rnn' | 'lstm' | 'gru';
@@ -306,7 +306,7 @@ describe('errors', () => {
       const error = await createOnnxBackend(model, batch, options as OnnxBackendOptions).catch(
         (e: unknown) => e,
       );
-      expect(isOrtBackendError(error, 'E_OPTIONS'), JSON.stringify(options)).toBe(true);
+      expect(isOnnxBackendError(error, 'E_OPTIONS'), JSON.stringify(options)).toBe(true);
     }
   });
 
@@ -336,7 +336,7 @@ describe('errors', () => {
       try {
         await f();
       } catch (e) {
-        return isOrtBackendError(e) ? e.code : String(e);
+        return isOnnxBackendError(e) ? e.code : String(e);
       }
       return 'no error';
     };

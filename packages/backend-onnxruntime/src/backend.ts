@@ -3,7 +3,7 @@
  */
 import type { CellBackendV1, GradientReadout } from '@rewind/executor';
 import type { StateBytes } from '@rewind/policy';
-import { OrtBackendError } from './errors.js';
+import { OnnxBackendError } from './errors.js';
 import { GATE_COUNT, hasCellState, type InternalMode } from './graphs/cells.js';
 import type { FloatType } from './onnx/model.js';
 import {
@@ -17,9 +17,9 @@ import {
 import { BuiltinProgram } from './runtime/builtin.js';
 import {
   Engine,
-  type OrtGradient,
-  type OrtHidden,
-  type OrtInternal,
+  type OnnxGradient,
+  type OnnxHidden,
+  type OnnxInternal,
   type StepProgram,
 } from './runtime/engine.js';
 import type { ExecutionProvider, SessionPool, SessionSettings } from './runtime/session.js';
@@ -104,7 +104,7 @@ export interface OnnxBackendStats {
 }
 
 /** The ONNX Runtime backend: a `CellBackendV1` with diagnostics. */
-export interface OnnxBackend extends CellBackendV1<OrtHidden, OrtInternal, OrtGradient> {
+export interface OnnxBackend extends CellBackendV1<OnnxHidden, OnnxInternal, OnnxGradient> {
   /** Internal-state bytes over hidden-state bytes, measured on the real tensors. */
   readonly alpha: number;
   /** The options in effect. */
@@ -125,37 +125,40 @@ export interface OnnxBackend extends CellBackendV1<OrtHidden, OrtInternal, OrtGr
 function resolve(options: OnnxBackendOptions): ResolvedOnnxBackendOptions {
   const ep = options.executionProvider ?? 'cpu';
   if (ep !== 'cpu' && ep !== 'cuda') {
-    throw new OrtBackendError('E_OPTIONS', `executionProvider must be 'cpu' or 'cuda', got ${String(ep)}`);
+    throw new OnnxBackendError('E_OPTIONS', `executionProvider must be 'cpu' or 'cuda', got ${String(ep)}`);
   }
   const deviceId = options.deviceId ?? 0;
   if (!Number.isSafeInteger(deviceId) || deviceId < 0) {
-    throw new OrtBackendError('E_OPTIONS', `deviceId must be a non-negative integer, got ${deviceId}`);
+    throw new OnnxBackendError('E_OPTIONS', `deviceId must be a non-negative integer, got ${deviceId}`);
   }
   const dtype = options.dtype ?? 'float32';
   if (dtype !== 'float32' && dtype !== 'float64') {
-    throw new OrtBackendError('E_OPTIONS', `dtype must be 'float32' or 'float64', got ${String(dtype)}`);
+    throw new OnnxBackendError('E_OPTIONS', `dtype must be 'float32' or 'float64', got ${String(dtype)}`);
   }
   const internalState = options.internalState ?? 'saved';
   if (internalState !== 'saved' && internalState !== 'recomputed') {
-    throw new OrtBackendError(
+    throw new OnnxBackendError(
       'E_OPTIONS',
       `internalState must be 'saved' or 'recomputed', got ${String(internalState)}`,
     );
   }
   const steps = options.weightGradientSteps ?? 32;
   if (!(steps === Number.POSITIVE_INFINITY || (Number.isSafeInteger(steps) && steps >= 1))) {
-    throw new OrtBackendError(
+    throw new OnnxBackendError(
       'E_OPTIONS',
       `weightGradientSteps must be a positive integer or Infinity, got ${steps}`,
     );
   }
   const fused = options.fusedSteps ?? 16;
   if (!(fused === Number.POSITIVE_INFINITY || (Number.isSafeInteger(fused) && fused >= 1))) {
-    throw new OrtBackendError('E_OPTIONS', `fusedSteps must be a positive integer or Infinity, got ${fused}`);
+    throw new OnnxBackendError(
+      'E_OPTIONS',
+      `fusedSteps must be a positive integer or Infinity, got ${fused}`,
+    );
   }
   const threads = options.intraOpNumThreads;
   if (threads !== undefined && !(Number.isSafeInteger(threads) && threads >= 1)) {
-    throw new OrtBackendError('E_OPTIONS', `intraOpNumThreads must be a positive integer, got ${threads}`);
+    throw new OnnxBackendError('E_OPTIONS', `intraOpNumThreads must be a positive integer, got ${threads}`);
   }
   sparsitySettings(options.sparsity);
   return {
@@ -266,7 +269,7 @@ export function backendObject(
  * backend. Sessions are created once per cell configuration in `options.sessions` (default: the
  * process-wide pool) and shared by every backend that uses that pool.
  *
- * @throws OrtBackendError `E_OPTIONS`, `E_CUDA_UNAVAILABLE` (CUDA asked for and not loadable), `E_SESSION`;
+ * @throws OnnxBackendError `E_OPTIONS`, `E_CUDA_UNAVAILABLE` (CUDA asked for and not loadable), `E_SESSION`;
  * `ExecutorError` `E_MODEL` or `E_BATCH` for a model or batch that breaks the model contract.
  */
 export async function createOnnxBackend(

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { peepholeModels } from '../examples/pytorch-peephole/peephole.js';
 import { checkUserCell } from './check-cell.js';
-import { isOrtBackendError } from './errors.js';
+import { isOnnxBackendError } from './errors.js';
 import { lstmUserCell, rnnUserCell } from './testing.test-util.js';
 import { loadUserCell } from './user-cell.js';
 
@@ -95,12 +95,12 @@ describe('checkUserCell', () => {
       { maxEntries: 0 },
     ]) {
       const e = await checkUserCell(cell, bad).catch((error: unknown) => error);
-      expect(isOrtBackendError(e, 'E_OPTIONS'), String(e)).toBe(true);
+      expect(isOnnxBackendError(e, 'E_OPTIONS'), String(e)).toBe(true);
     }
     const e = await checkUserCell(cell, { parameters: { V: { dims: [1], values: [0] } } }).catch(
       (error: unknown) => error,
     );
-    expect(isOrtBackendError(e, 'E_BATCH')).toBe(true);
+    expect(isOnnxBackendError(e, 'E_BATCH')).toBe(true);
     const given = await checkUserCell(cell, {
       steps: 2,
       parameters: { W: { dims: [3, 2], values: [0.1, 0.2, -0.3, 0.4, 0.5, -0.6] } },

@@ -9,7 +9,7 @@
  * and compared with central differences `(L(v + e) - L(v - e)) / 2e`, the loss summed in float64.
  */
 import { Tensor } from 'onnxruntime-node';
-import { OrtBackendError } from './errors.js';
+import { OnnxBackendError } from './errors.js';
 import type { FloatType } from './onnx/model.js';
 import { type FloatArray, floatData, toFloat } from './runtime/tensors.js';
 import {
@@ -113,7 +113,7 @@ function optionNumber(
 ): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !valid(value)) {
-    throw new OrtBackendError('E_OPTIONS', `checkUserCell: ${name} must be ${what}, got ${String(value)}`);
+    throw new OnnxBackendError('E_OPTIONS', `checkUserCell: ${name} must be ${what}, got ${String(value)}`);
   }
   return value;
 }
@@ -375,7 +375,7 @@ function describeEntry(e: GradientCheckEntry): string {
  * The models are run exactly as in training (same names, same feeds, same output checks), so a wrong
  * output size or an ONNX Runtime failure is reported as the typed error training would raise.
  *
- * @throws OrtBackendError `E_OPTIONS` (bad options, a parameter of unknown size without a value),
+ * @throws OnnxBackendError `E_OPTIONS` (bad options, a parameter of unknown size without a value),
  * `E_BATCH` (a parameter value that does not fit), and the run-time errors of the cell
  * (`E_USER_CELL_RUN`, `E_USER_CELL_SHAPE`, `E_USER_CELL_TYPE`).
  */
@@ -418,13 +418,13 @@ export async function checkUserCell(
   const given = options.parameters ?? {};
   for (const name of Object.keys(given)) {
     if (!cell.parameters.some((p) => p.name === name))
-      throw new OrtBackendError('E_BATCH', `checkUserCell: parameter ${name} is read by neither model`);
+      throw new OnnxBackendError('E_BATCH', `checkUserCell: parameter ${name} is read by neither model`);
   }
   for (const p of cell.parameters) {
     const v = given[p.name];
     if (v === undefined) {
       if (p.shape.some((d) => typeof d !== 'number')) {
-        throw new OrtBackendError(
+        throw new OnnxBackendError(
           'E_OPTIONS',
           `checkUserCell: param_${p.name} has a dimension of unknown size [${p.shape.join(', ')}]; pass its value in options.parameters`,
         );
@@ -437,7 +437,7 @@ export async function checkUserCell(
       v.dims.length !== p.shape.length ||
       p.shape.some((d, k) => typeof d === 'number' && d !== v.dims[k])
     ) {
-      throw new OrtBackendError(
+      throw new OnnxBackendError(
         'E_BATCH',
         `checkUserCell: parameter ${p.name} has dims [${v.dims.join(', ')}] and ${v.values.length} values; the model declares param_${p.name} as [${p.shape.join(', ')}]`,
       );

@@ -6,7 +6,7 @@ import { plan, solverPlanner } from '@rewind/solver';
 import { env } from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { createOnnxBackend } from './backend.js';
-import { isOrtBackendError } from './errors.js';
+import { isOnnxBackendError } from './errors.js';
 import {
   bindingDirectory,
   CUDA_PROVIDER_LIBRARIES,
@@ -39,8 +39,8 @@ describe('CUDA unavailable: a typed error, never a CPU run', () => {
       const error = await createOnnxBackend(model, batch, { executionProvider: 'cuda' }).catch(
         (e: unknown) => e,
       );
-      expect(isOrtBackendError(error, 'E_CUDA_UNAVAILABLE')).toBe(true);
-      if (!isOrtBackendError(error)) return;
+      expect(isOnnxBackendError(error, 'E_CUDA_UNAVAILABLE')).toBe(true);
+      if (!isOnnxBackendError(error)) return;
       expect(error.missingLibraries.length).toBeGreaterThan(0);
       for (const lib of error.missingLibraries) expect(error.message).toContain(lib);
       const binding = bindingDirectory();
@@ -61,7 +61,7 @@ describe('CUDA unavailable: a typed error, never a CPU run', () => {
       { ...rnnUserCell(2, 3), inputSize: 2, hiddenSize: 3 },
       { executionProvider: 'cuda' },
     ).catch((e: unknown) => e);
-    expect(isOrtBackendError(error, 'E_CUDA_UNAVAILABLE')).toBe(true);
+    expect(isOnnxBackendError(error, 'E_CUDA_UNAVAILABLE')).toBe(true);
   });
 
   it('diagnoses exactly the libraries that cannot be found', () => {

@@ -22,7 +22,7 @@
  *   from its file), or a model file's external data is not beside it.
  * - `E_USER_CELL_RUN`: ONNX Runtime failed while running a user cell's model.
  */
-export type OrtBackendErrorCode =
+export type OnnxBackendErrorCode =
   | 'E_CUDA_UNAVAILABLE'
   | 'E_SESSION'
   | 'E_OPTIONS'
@@ -42,15 +42,15 @@ export type OrtBackendErrorCode =
 
 /** One way a user cell's models break the contract (`loadUserCell` reports all of them at once). */
 export interface UserCellViolation {
-  readonly code: OrtBackendErrorCode;
+  readonly code: OnnxBackendErrorCode;
   readonly model: 'forward' | 'backward';
   /** The input or output concerned. */
   readonly tensor: string;
   readonly message: string;
 }
 
-/** Extra information an `OrtBackendError` carries. */
-export interface OrtBackendErrorDetails {
+/** Extra information an `OnnxBackendError` carries. */
+export interface OnnxBackendErrorDetails {
   /** For user-cell errors: which of the pair (`'forward'` or `'backward'`). */
   readonly model?: 'forward' | 'backward';
   /** For user-cell errors: the input or output concerned. */
@@ -64,9 +64,9 @@ export interface OrtBackendErrorDetails {
 }
 
 /** Every error this package throws on its own account. */
-export class OrtBackendError extends Error {
+export class OnnxBackendError extends Error {
   /** Stable machine-readable code. */
-  readonly code: OrtBackendErrorCode;
+  readonly code: OnnxBackendErrorCode;
   /** For user-cell errors: `'forward'` or `'backward'`. */
   readonly model: 'forward' | 'backward' | undefined;
   /** For user-cell errors: the tensor concerned. */
@@ -76,9 +76,9 @@ export class OrtBackendError extends Error {
   /** For user-cell contract errors: every violation found, in model order (empty otherwise). */
   readonly violations: readonly UserCellViolation[];
 
-  constructor(code: OrtBackendErrorCode, message: string, details: OrtBackendErrorDetails = {}) {
+  constructor(code: OnnxBackendErrorCode, message: string, details: OnnxBackendErrorDetails = {}) {
     super(`${code}: ${message}`, details.cause === undefined ? undefined : { cause: details.cause });
-    this.name = 'OrtBackendError';
+    this.name = 'OnnxBackendError';
     this.code = code;
     this.model = details.model;
     this.tensor = details.tensor;
@@ -87,7 +87,7 @@ export class OrtBackendError extends Error {
   }
 }
 
-/** Whether `error` is an `OrtBackendError`, optionally with the given code. */
-export function isOrtBackendError(error: unknown, code?: OrtBackendErrorCode): error is OrtBackendError {
-  return error instanceof OrtBackendError && (code === undefined || error.code === code);
+/** Whether `error` is an `OnnxBackendError`, optionally with the given code. */
+export function isOnnxBackendError(error: unknown, code?: OnnxBackendErrorCode): error is OnnxBackendError {
+  return error instanceof OnnxBackendError && (code === undefined || error.code === code);
 }

@@ -13,10 +13,10 @@ export {
   type UserCellCheck,
 } from './check-cell.js';
 export {
-  isOrtBackendError,
-  OrtBackendError,
-  type OrtBackendErrorCode,
-  type OrtBackendErrorDetails,
+  isOnnxBackendError,
+  OnnxBackendError,
+  type OnnxBackendErrorCode,
+  type OnnxBackendErrorDetails,
   type UserCellViolation,
 } from './errors.js';
 export type { InternalMode } from './graphs/cells.js';
@@ -35,7 +35,7 @@ export {
   type ValueInfoSpec,
 } from './onnx/model.js';
 export type { CellModel } from './runtime/batch.js';
-export type { OrtGradient, OrtHidden, OrtInternal } from './runtime/engine.js';
+export type { OnnxGradient, OnnxHidden, OnnxInternal } from './runtime/engine.js';
 export {
   CUDA_INSTALL_HINT,
   CUDA_PROVIDER_LIBRARIES,

@@ -12,14 +12,14 @@ import {
   type SparsityStats,
   sparsityStatistics,
 } from '@rewind/executor';
-import { OrtBackendError } from './errors.js';
+import { OnnxBackendError } from './errors.js';
 
 export type { SparsityOptions, SparsitySettings, SparsityStats } from '@rewind/executor';
 
 /** Check sparsity options; undefined when sparsification is off. */
 export function sparsitySettings(options: SparsityOptions | undefined): SparsitySettings | undefined {
   return checkSparsity(options, (message) => {
-    throw new OrtBackendError('E_OPTIONS', message);
+    throw new OnnxBackendError('E_OPTIONS', message);
   });
 }
 

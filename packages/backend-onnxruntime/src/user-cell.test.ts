@@ -7,7 +7,7 @@ import { createReferenceModel, randomBatch, standardBptt } from '@rewind/executo
 import { plan, solverPlanner } from '@rewind/solver';
 import { describe, expect, it } from 'vitest';
 import type { OnnxBackend } from './backend.js';
-import { isOrtBackendError, type OrtBackendError } from './errors.js';
+import { isOnnxBackendError, type OnnxBackendError } from './errors.js';
 import { GraphBuilder } from './onnx/builder.js';
 import { externalDataLocations } from './onnx/external.js';
 import { type ElemType, encodeModelWithExternalData } from './onnx/model.js';
@@ -151,12 +151,12 @@ function brokenCell(k: Breakage): { forward: Uint8Array; backward: Uint8Array } 
 
 describe('user-cell validation', () => {
   const load = (k: Breakage) => loadUserCell({ ...brokenCell(k), inputSize: 2, hiddenSize: 3 });
-  const failure = async (promise: Promise<unknown>): Promise<OrtBackendError> => {
+  const failure = async (promise: Promise<unknown>): Promise<OnnxBackendError> => {
     const e = await promise.then(
       () => undefined,
       (error: unknown) => error,
     );
-    if (!isOrtBackendError(e)) throw new Error(`expected an OrtBackendError, got ${String(e)}`);
+    if (!isOnnxBackendError(e)) throw new Error(`expected an OnnxBackendError, got ${String(e)}`);
     return e;
   };
 
@@ -358,12 +358,12 @@ function storeAll(backend: OnnxBackend, T: number) {
   });
 }
 
-async function failureOf(promise: Promise<unknown>): Promise<OrtBackendError> {
+async function failureOf(promise: Promise<unknown>): Promise<OnnxBackendError> {
   const e = await promise.then(
     () => undefined,
     (error: unknown) => error,
   );
-  if (!isOrtBackendError(e)) throw new Error(`expected an OrtBackendError, got ${String(e)}`);
+  if (!isOnnxBackendError(e)) throw new Error(`expected an OnnxBackendError, got ${String(e)}`);
   return e;
 }
 

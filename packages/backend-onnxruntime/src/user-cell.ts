@@ -31,7 +31,7 @@ import {
   type OnnxBackend,
   type ResolvedOnnxBackendOptions,
 } from './backend.js';
-import { OrtBackendError, type OrtBackendErrorCode, type UserCellViolation } from './errors.js';
+import { OnnxBackendError, type OnnxBackendErrorCode, type UserCellViolation } from './errors.js';
 import { type HeadSpec, headGradientGraph, headStepGraph } from './graphs/cells.js';
 import { externalDataLocations } from './onnx/external.js';
 import type { FloatType } from './onnx/model.js';
@@ -181,7 +181,7 @@ class ContractCheck {
     this.dtype = dtype;
   }
 
-  add(code: OrtBackendErrorCode, model: Which, tensor: string, message: string): void {
+  add(code: OnnxBackendErrorCode, model: Which, tensor: string, message: string): void {
     this.violations.push({ code, model, tensor, message });
   }
 
@@ -283,7 +283,7 @@ async function openModel(
   try {
     bytes = typeof source === 'string' ? new Uint8Array(await readFile(source)) : source;
   } catch (error) {
-    throw new OrtBackendError('E_USER_CELL_LOAD', `could not read the ${which} model: ${String(error)}`, {
+    throw new OnnxBackendError('E_USER_CELL_LOAD', `could not read the ${which} model: ${String(error)}`, {
       model: which,
       cause: error,
     });
@@ -296,7 +296,7 @@ async function openModel(
   }
   if (external.length > 0) {
     if (typeof source !== 'string') {
-      throw new OrtBackendError(
+      throw new OnnxBackendError(
         'E_USER_CELL_EXTERNAL_DATA',
         `the ${which} model refers to external data (${external.join(', ')}) and was given as bytes, which ` +
           `ONNX Runtime cannot resolve: pass the model's file path instead (with ${external.join(', ')} beside it), or ${EXPORT_INLINE_HINT}`,
@@ -306,7 +306,7 @@ async function openModel(
     const dir = dirname(source);
     const missing = external.filter((loc) => !existsSync(resolve(dir, loc)));
     if (missing.length > 0) {
-      throw new OrtBackendError(
+      throw new OnnxBackendError(
         'E_USER_CELL_EXTERNAL_DATA',
         `the ${which} model ${basename(source)} refers to external data ${missing.join(', ')}, not found in ${dir}: ` +
           `copy the data file(s) written by the exporter beside the model, or ${EXPORT_INLINE_HINT}`,
@@ -323,8 +323,8 @@ async function openModel(
       'E_USER_CELL_LOAD',
     );
   } catch (error) {
-    if (error instanceof OrtBackendError && error.code === 'E_USER_CELL_LOAD') {
-      throw new OrtBackendError('E_USER_CELL_LOAD', error.message.replace(/^E_USER_CELL_LOAD: /, ''), {
+    if (error instanceof OnnxBackendError && error.code === 'E_USER_CELL_LOAD') {
+      throw new OnnxBackendError('E_USER_CELL_LOAD', error.message.replace(/^E_USER_CELL_LOAD: /, ''), {
         model: which,
         cause: error,
       });
@@ -341,7 +341,7 @@ async function openModel(
  * A model given as a file path may keep its weights in external data files beside it (as PyTorch's
  * exporter writes them); a model given as bytes must hold every tensor inline.
  *
- * @throws OrtBackendError `E_USER_CELL_LOAD`, `E_USER_CELL_EXTERNAL_DATA`, or, with every violation in
+ * @throws OnnxBackendError `E_USER_CELL_LOAD`, `E_USER_CELL_EXTERNAL_DATA`, or, with every violation in
  * `error.violations` (the error's own code, model and tensor being the first's): `E_USER_CELL_MISSING_INPUT`,
  * `E_USER_CELL_MISSING_OUTPUT`, `E_USER_CELL_UNKNOWN_INPUT`, `E_USER_CELL_UNKNOWN_OUTPUT`, `E_USER_CELL_TYPE`,
  * `E_USER_CELL_RANK`, `E_USER_CELL_SHAPE`; also `E_OPTIONS`, `E_CUDA_UNAVAILABLE`.
@@ -352,18 +352,18 @@ export async function loadUserCell(
 ): Promise<UserCell> {
   const dtype = options.dtype ?? 'float32';
   if (dtype !== 'float32' && dtype !== 'float64')
-    throw new OrtBackendError('E_OPTIONS', `dtype must be float32 or float64, got ${String(dtype)}`);
+    throw new OnnxBackendError('E_OPTIONS', `dtype must be float32 or float64, got ${String(dtype)}`);
   const state = models.state ?? ['h'];
   if (!Array.isArray(state) || state[0] !== 'h')
-    throw new OrtBackendError(
+    throw new OnnxBackendError(
       'E_OPTIONS',
       `the first carried state must be 'h', got ${String(state[0])} (e.g. state: ['h', 'c'])`,
     );
   if (new Set(state).size !== state.length)
-    throw new OrtBackendError('E_OPTIONS', 'carried state names must be distinct');
+    throw new OnnxBackendError('E_OPTIONS', 'carried state names must be distinct');
   for (const s of state) {
     if (!/^[A-Za-z][A-Za-z0-9]*$/.test(s)) {
-      throw new OrtBackendError(
+      throw new OnnxBackendError(
         'E_OPTIONS',
         `carried state name ${JSON.stringify(s)} must be letters and digits`,
       );
@@ -376,11 +376,11 @@ export async function loadUserCell(
     ['hiddenSize', H],
   ] as const) {
     if (!Number.isSafeInteger(v) || v < 1)
-      throw new OrtBackendError('E_OPTIONS', `${k} must be a positive integer, got ${String(v)}`);
+      throw new OnnxBackendError('E_OPTIONS', `${k} must be a positive integer, got ${String(v)}`);
   }
   const ep = options.executionProvider ?? 'cpu';
   if (ep !== 'cpu' && ep !== 'cuda')
-    throw new OrtBackendError('E_OPTIONS', `executionProvider must be 'cpu' or 'cuda'`);
+    throw new OnnxBackendError('E_OPTIONS', `executionProvider must be 'cpu' or 'cuda'`);
   const base = { executionProvider: ep, deviceId: options.deviceId ?? 0 };
   const settings: SessionSettings =
     options.intraOpNumThreads === undefined
@@ -561,7 +561,7 @@ export async function loadUserCell(
     await Promise.allSettled([forward.release(), backward.release()]);
     const n = check.violations.length;
     const list = check.violations.map((v) => `  - ${v.message}`).join('\n');
-    throw new OrtBackendError(
+    throw new OnnxBackendError(
       first.code,
       `user cell ${first.model} model: ${n === 1 ? 'one contract violation' : `${n} contract violations`}:\n${list}\n` +
         `${describeModel('forward', forward)}\n${describeModel('backward', backward)}`,
@@ -615,7 +615,7 @@ export async function runUserModel(
     r = await session.run(feeds);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new OrtBackendError(
+    throw new OnnxBackendError(
       'E_USER_CELL_RUN',
       `ONNX Runtime failed running the user cell's ${which} model (${cell.labels[which]}) at ${where}: ${reason}`,
       { model: which, cause: error },
@@ -633,7 +633,7 @@ export async function runUserModel(
       t.dims.some((d, k) => want[k] !== -1 && d !== want[k])
     ) {
       const count = want.every((d) => d >= 0) ? ` (${want.reduce((a, b) => a * b, 1)} elements)` : '';
-      throw new OrtBackendError(
+      throw new OnnxBackendError(
         'E_USER_CELL_SHAPE',
         `the user cell's ${which} model (${cell.labels[which]}) returned ${name} with dimensions [${t.dims.join(', ')}] ` +
           `(${length} elements) at ${where}, expected [${want.map((d) => (d === -1 ? '?' : d)).join(', ')}]${count}`,
@@ -641,7 +641,7 @@ export async function runUserModel(
       );
     }
     if (t.type !== cell.dtype) {
-      throw new OrtBackendError(
+      throw new OnnxBackendError(
         'E_USER_CELL_TYPE',
         `the user cell's ${which} model (${cell.labels[which]}) returned ${name} as ${t.type} at ${where}, expected ${cell.dtype}`,
         { model: which, tensor: name },
@@ -680,7 +680,7 @@ export function userOutputDims(
 export function checkBatchSize(cell: UserCell, batchSize: number): void {
   const f = cell.fixedBatch;
   if (f !== undefined && f.size !== batchSize) {
-    throw new OrtBackendError(
+    throw new OnnxBackendError(
       'E_USER_CELL_SHAPE',
       `the user cell's ${f.model} model (${cell.labels[f.model]}) was exported with a fixed batch of ${f.size} ` +
         `(${f.tensor}), the batch has ${batchSize} sequences: export it with a dynamic batch dimension ` +
@@ -760,7 +760,7 @@ class UserCellProgram implements StepProgram {
     const params: Record<string, Tensor> = {};
     for (const p of this.cell.parameters) {
       const v = this.values.parameters[p.name];
-      if (v === undefined) throw new OrtBackendError('E_BATCH', `no value for parameter ${p.name}`);
+      if (v === undefined) throw new OnnxBackendError('E_BATCH', `no value for parameter ${p.name}`);
       params[`param_${p.name}`] = floatTensor(toFloat(dtype, v.values), v.dims);
     }
     this.params = params;
@@ -840,7 +840,7 @@ class UserCellProgram implements StepProgram {
     }
     sizes.forEach((n, k) => {
       if (n !== this.savedBytes?.[k]) {
-        throw new OrtBackendError(
+        throw new OnnxBackendError(
           'E_USER_CELL_SHAPE',
           `user cell forward model: ${this.cell.saved[k]} changed size from ${this.savedBytes?.[k]} to ${n} bytes between steps`,
           { model: 'forward', tensor: this.cell.saved[k] ?? '' },
@@ -966,7 +966,7 @@ class UserCellProgram implements StepProgram {
  * Create a backend over a loaded user cell, its parameter values and one batch. Forward steps run one
  * at a time (no fused ranges: the cell's graph is opaque); the loss head is the built-in one, on `h`.
  *
- * @throws OrtBackendError `E_BATCH` (batch or parameters that do not fit), `E_USER_CELL_SHAPE`
+ * @throws OnnxBackendError `E_BATCH` (batch or parameters that do not fit), `E_USER_CELL_SHAPE`
  * (a parameter whose dimensions contradict the model, a saved tensor that changes size), `E_OPTIONS`.
  */
 export async function createUserCellBackend(
@@ -979,15 +979,15 @@ export async function createUserCellBackend(
   checkBatchSize(cell, batch.batchSize);
   const O = headWidth(values.head);
   if (values.headParameters.Wy.length !== O * H || values.headParameters.by.length !== O) {
-    throw new OrtBackendError('E_BATCH', `headParameters must hold Wy (${O * H} numbers) and by (${O})`);
+    throw new OnnxBackendError('E_BATCH', `headParameters must hold Wy (${O * H} numbers) and by (${O})`);
   }
   for (const p of cell.parameters) {
     const v = values.parameters[p.name];
     if (v === undefined)
-      throw new OrtBackendError('E_BATCH', `no value for parameter ${p.name} (input param_${p.name})`);
+      throw new OnnxBackendError('E_BATCH', `no value for parameter ${p.name} (input param_${p.name})`);
     const size = v.dims.reduce((a, b) => a * b, 1);
     if (size !== v.values.length) {
-      throw new OrtBackendError(
+      throw new OnnxBackendError(
         'E_BATCH',
         `parameter ${p.name} has ${v.values.length} values for dims [${v.dims.join(', ')}]`,
       );
@@ -996,7 +996,7 @@ export async function createUserCellBackend(
       v.dims.length !== p.shape.length ||
       p.shape.some((d, k) => typeof d === 'number' && d !== v.dims[k])
     ) {
-      throw new OrtBackendError(
+      throw new OnnxBackendError(
         'E_USER_CELL_SHAPE',
         `parameter ${p.name} has dims [${v.dims.join(', ')}], the model declares param_${p.name} as [${p.shape.join(', ')}]`,
         { tensor: `param_${p.name}` },
@@ -1005,13 +1005,13 @@ export async function createUserCellBackend(
   }
   for (const name of Object.keys(values.parameters)) {
     if (!cell.parameters.some((p) => p.name === name)) {
-      throw new OrtBackendError(
+      throw new OnnxBackendError(
         'E_BATCH',
         `parameter ${name} is read by neither model (no input param_${name})`,
       );
     }
     if (name === 'Wy' || name === 'by')
-      throw new OrtBackendError('E_BATCH', `parameter name ${name} is the head's`);
+      throw new OnnxBackendError('E_BATCH', `parameter name ${name} is the head's`);
   }
   const arrays = batchArrays(batch, values.head, cell.dtype, cell.state.length, H);
   const name = `onnxruntime-${cell.settings.executionProvider}/user`;

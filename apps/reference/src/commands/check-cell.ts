@@ -103,7 +103,7 @@ export async function run(args: string[], io: Io): Promise<number> {
   try {
     cell = await ort.loadUserCell({ forward, backward, inputSize, hiddenSize, state }, { dtype });
   } catch (e) {
-    if (ort.isOrtBackendError(e)) {
+    if (ort.isOnnxBackendError(e)) {
       io.stderr.write(`rewind check-cell: ${e.message}\n`);
       if (e.code === 'E_OPTIONS') throw new UsageError('E_OPTION', e.message);
       return e.code === 'E_USER_CELL_LOAD' ? 4 : 1;
@@ -134,7 +134,7 @@ export async function run(args: string[], io: Io): Promise<number> {
     }
     return result.passed ? 0 : 1;
   } catch (e) {
-    if (ort.isOrtBackendError(e)) {
+    if (ort.isOnnxBackendError(e)) {
       io.stderr.write(`rewind check-cell: ${e.message}\n`);
       if (e.code === 'E_OPTIONS') throw new UsageError('E_OPTION', e.message);
       return e.code === 'E_USER_CELL_RUN' ? 4 : 1;

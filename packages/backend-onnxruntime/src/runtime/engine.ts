@@ -10,7 +10,7 @@
 import { type CellBackendV1, type ForwardResultV1, type GradientReadout, HandleBook } from '@rewind/executor';
 import type { StateBytes } from '@rewind/policy';
 import type { Tensor } from 'onnxruntime-node';
-import { OrtBackendError } from '../errors.js';
+import { OnnxBackendError } from '../errors.js';
 
 /** What a carried state holds: `h`, then any further carried tensors (the LSTM's `c`). */
 export type StateTensors = readonly Tensor[];
@@ -69,29 +69,29 @@ class Node {
 }
 
 /** A hidden-state handle of the ONNX Runtime backend (opaque). */
-export interface OrtHidden {
+export interface OnnxHidden {
   readonly kind: 'hidden';
   /** The step the state belongs to (`h_step`). */
   readonly step: number;
 }
 /** An internal-state handle of the ONNX Runtime backend (opaque). */
-export interface OrtInternal {
+export interface OnnxInternal {
   readonly kind: 'internal';
   readonly step: number;
 }
 /** A gradient handle of the ONNX Runtime backend (opaque). */
-export interface OrtGradient {
+export interface OnnxGradient {
   readonly kind: 'gradient';
   readonly step: number;
 }
 
-interface HiddenImpl extends OrtHidden {
+interface HiddenImpl extends OnnxHidden {
   readonly node: Node;
 }
-interface InternalImpl extends OrtInternal {
+interface InternalImpl extends OnnxInternal {
   readonly node: Node;
 }
-interface GradientImpl extends OrtGradient {
+interface GradientImpl extends OnnxGradient {
   tensors: StateTensors | undefined;
 }
 
@@ -114,7 +114,7 @@ export interface EngineOptions {
 }
 
 /** A `CellBackendV1` over a program, with lazy forward steps and checked handles. */
-export class Engine implements CellBackendV1<OrtHidden, OrtInternal, OrtGradient> {
+export class Engine implements CellBackendV1<OnnxHidden, OnnxInternal, OnnxGradient> {
   readonly specificationVersion = 'rewind-backend-v1' as const;
   readonly name: string;
   readonly steps: number;
@@ -131,7 +131,7 @@ export class Engine implements CellBackendV1<OrtHidden, OrtInternal, OrtGradient
     this.book = new HandleBook({
       name: program.name,
       steps: program.steps,
-      error: (code, message) => new OrtBackendError(code, message),
+      error: (code, message) => new OnnxBackendError(code, message),
     });
   }
 
@@ -147,17 +147,17 @@ export class Engine implements CellBackendV1<OrtHidden, OrtInternal, OrtGradient
     return { kind: 'hidden', step: node.t, node };
   }
 
-  initialState(): OrtHidden {
+  initialState(): OnnxHidden {
     const node = new Node(0, undefined, this.program.initialState());
     node.refs++;
     return this.book.hidden(this.hiddenHandle(node), 0);
   }
 
   async forward(
-    hPrev: OrtHidden,
+    hPrev: OnnxHidden,
     t: number,
     keepInternal: boolean,
-  ): Promise<ForwardResultV1<OrtHidden, OrtInternal>> {
+  ): Promise<ForwardResultV1<OnnxHidden, OnnxInternal>> {
     const prev = this.book.forward<HiddenImpl>(hPrev, t).node;
     this.counters.forwardCalls++;
     const node = new Node(t, prev, undefined);
@@ -174,12 +174,12 @@ export class Engine implements CellBackendV1<OrtHidden, OrtInternal, OrtGradient
     return internal === undefined ? { h } : { h, internal };
   }
 
-  hiddenOf(internal: OrtInternal): OrtHidden {
+  hiddenOf(internal: OnnxInternal): OnnxHidden {
     const s = this.book.use<InternalImpl>(internal, 'internal', 'hiddenOf');
     return this.book.viewOf<HiddenImpl>(s) ?? this.book.lend(s, this.hiddenHandle(s.node));
   }
 
-  async backward(internal: OrtInternal, dh: OrtGradient | null, t: number): Promise<OrtGradient> {
+  async backward(internal: OnnxInternal, dh: OnnxGradient | null, t: number): Promise<OnnxGradient> {
     const { internal: s, dh: d } = this.book.backward<InternalImpl, GradientImpl>(internal, dh, t);
     await this.materialize(s.node);
     const data = s.node.internal;
@@ -189,7 +189,7 @@ export class Engine implements CellBackendV1<OrtHidden, OrtInternal, OrtGradient
     return this.book.gradient<GradientImpl>({ kind: 'gradient', step: t - 1, tensors: out });
   }
 
-  dispose(handle: OrtHidden | OrtInternal | OrtGradient): void {
+  dispose(handle: OnnxHidden | OnnxInternal | OnnxGradient): void {
     const kind = this.book.dispose(handle);
     if (kind === 'gradient') {
       (handle as GradientImpl).tensors = undefined;

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
 import { InferenceSession, type Tensor } from 'onnxruntime-node';
-import { OrtBackendError } from '../errors.js';
+import { OnnxBackendError } from '../errors.js';
 
 /** Where sessions run. */
 export type ExecutionProvider = 'cpu' | 'cuda';
@@ -93,7 +93,7 @@ export function cudaUnavailable(
   cause: unknown,
   search?: LibrarySearch,
   source = 'ONNX Runtime: ',
-): OrtBackendError {
+): OnnxBackendError {
   const missing = diagnoseCudaLibraries(search);
   const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
   const binding = bindingDirectory();
@@ -103,7 +103,7 @@ export function cudaUnavailable(
           binding === undefined ? '' : ` ${binding}`
         }, CUDA runtime libraries there, on LD_LIBRARY_PATH and in system library directories)`
       : 'the libraries were found, so the GPU, its driver or a library version is at fault';
-  return new OrtBackendError(
+  return new OnnxBackendError(
     'E_CUDA_UNAVAILABLE',
     `the CUDA execution provider could not be loaded (${source}${reason}); ${what}. To use CUDA, ${CUDA_INSTALL_HINT}.`,
     { cause, missingLibraries: missing },
@@ -189,7 +189,7 @@ export async function createSession(
     if (settings.executionProvider === 'cuda' && /cuda|shared library|provider/i.test(message)) {
       throw cudaUnavailable(error);
     }
-    throw new OrtBackendError(errorCode, `ONNX Runtime could not create a session for ${what}: ${message}`, {
+    throw new OnnxBackendError(errorCode, `ONNX Runtime could not create a session for ${what}: ${message}`, {
       cause: error,
     });
   }
