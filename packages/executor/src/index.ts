@@ -8,6 +8,14 @@ export {
   type MaybePromise,
 } from './backend.js';
 export {
+  BACKEND_V2_SPECIFICATION_VERSION,
+  type BackwardRangeRequest,
+  type BackwardSource,
+  type CellBackendV2,
+  type ForwardRangeRequest,
+  type ForwardRangeResult,
+} from './backend-v2.js';
+export {
   ExecutorError,
   type ExecutorErrorCode,
   type ExecutorErrorDetails,
