@@ -4,16 +4,9 @@
 import type { CellBackendV1, GradientReadout } from '@rewind/executor';
 import type { StateBytes } from '@rewind/policy';
 import { OnnxBackendError } from './errors.js';
-import { GATE_COUNT, hasCellState, type InternalMode } from './graphs/cells.js';
+import { hasCellState, type InternalMode } from './graphs/cells.js';
 import type { FloatType } from './onnx/model.js';
-import {
-  batchArrays,
-  type CellModel,
-  checkBatch,
-  checkModel,
-  headWidth,
-  type SequenceBatch,
-} from './runtime/batch.js';
+import { batchArrays, type CellModel, checkBatch, checkModel, type SequenceBatch } from './runtime/batch.js';
 import { BuiltinProgram } from './runtime/builtin.js';
 import {
   Engine,

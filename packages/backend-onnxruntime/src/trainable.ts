@@ -1,10 +1,4 @@
-import {
-  type CellBackend,
-  createArrayOptimizer,
-  denseBatch,
-  type SequenceBatch,
-  type TrainableV1,
-} from '@rewind/executor';
+import { createArrayOptimizer, denseBatch, type SequenceBatch, type TrainableV1 } from '@rewind/executor';
 import { createOnnxBackend, type OnnxBackend, type OnnxBackendOptions } from './backend.js';
 import { ACTS_WIDTH, hasCellState, savesActs } from './graphs/cells.js';
 import type { CellModel } from './runtime/batch.js';
@@ -61,11 +55,7 @@ export function createOnnxTrainable(
     },
     release() {},
     createOptimizer(config) {
-      return createArrayOptimizer(
-        model.params,
-        config,
-        async (backend: CellBackend) => (await backend.readGradients()).parameters,
-      );
+      return createArrayOptimizer(model.params, config);
     },
     sparsityStats: (backend) => (backend as OnnxBackend).sparsityStats(),
     async dispose() {

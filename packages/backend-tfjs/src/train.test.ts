@@ -4,7 +4,6 @@ import { plan } from '@rewind/solver';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTfjsEngine } from './engine.js';
-import { isTfjsBackendError } from './errors.js';
 import { createRecurrentModel } from './model.js';
 import { adam, globalNormClip, sgd } from './optimizer.js';
 import { createTrainer } from './train.js';

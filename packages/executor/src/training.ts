@@ -288,13 +288,14 @@ export function createTrainer<TBatch extends SequenceBatch>(
 /**
  * An optimizer over parameters held as plain arrays (`Float64Array` or `Float32Array`), updated in place,
  * with global-norm clipping: what backends whose parameters live on the host share. `read` gives the
- * gradients of a bound backend (e.g. `backend.readGradients()`); `afterUpdate` runs after every update
- * (e.g. to tell a backend to read the parameters again).
+ * parameter gradients of a bound backend (default: `readGradients().parameters`); `afterUpdate` runs after
+ * every update (e.g. to tell a backend to read the parameters again).
  */
 export function createArrayOptimizer(
   params: Readonly<Record<string, Float64Array | Float32Array>>,
   config: ResolvedOptimizerConfig,
-  read: (backend: CellBackend) => MaybePromise<Readonly<Record<string, ArrayLike<number>>>>,
+  read: (backend: CellBackend) => MaybePromise<Readonly<Record<string, ArrayLike<number>>>> = async (b) =>
+    (await b.readGradients()).parameters,
   afterUpdate?: () => void,
 ): TrainableOptimizer {
   const first = new Map(Object.entries(params).map(([k, p]) => [k, new Float64Array(p.length)]));

@@ -1,4 +1,3 @@
-import type { CellBackend } from '../backend.js';
 import { denseBatch, type SequenceBatch } from '../model.js';
 import { createArrayOptimizer, type TrainableV1 } from '../training.js';
 import { createReferenceBackend, referenceStateBytes } from './backend.js';
@@ -35,11 +34,7 @@ export function createReferenceTrainable(model: ReferenceModel): TrainableV1<Seq
     },
     release() {},
     createOptimizer(config) {
-      return createArrayOptimizer(
-        model.params,
-        config,
-        async (backend: CellBackend) => (await backend.readGradients()).parameters,
-      );
+      return createArrayOptimizer(model.params, config);
     },
   };
 }
