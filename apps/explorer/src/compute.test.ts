@@ -77,7 +77,7 @@ describe('computeMain', () => {
 
   it('reports a budget too small with the minimum, and still compares the others', () => {
     const r = computeMain(settings({ strategy: 'chen-sqrt', budgetSlots: 5, budget: 5 }));
-    expect(r.planned).toMatchObject({ ok: false, code: 'E_BUDGET_TOO_SMALL', path: 'memory.slots' });
+    expect(r.planned).toMatchObject({ ok: false, code: 'E_BUDGET_TOO_SMALL', path: '/memory/slots' });
     expect(!r.planned.ok && r.planned.minimum).toBeGreaterThan(5);
     expect(r.comparisons.find((c) => c.strategy === 'msm')?.result.ok).toBe(true);
   });
