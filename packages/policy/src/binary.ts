@@ -35,7 +35,16 @@ function fail(
   message: string,
   extra: { found?: unknown; expected?: string } = {},
 ): never {
-  throw new PolicyError([issue(code, path, message, extra)]);
+  throw new PolicyError([issue(code, 'decode', path, message, extra)]);
+}
+
+function failEncode(
+  code: PolicyErrorCode,
+  path: string,
+  message: string,
+  extra: { found?: unknown; expected?: string } = {},
+): never {
+  throw new PolicyError([issue(code, 'encode', path, message, extra)]);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -92,14 +101,14 @@ class ByteWriter {
 
 function checkInteger(value: unknown, path: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
-    fail('E_INTEGER', path, 'expected a safe integer', { found: value });
+    failEncode('E_INTEGER', path, 'expected a safe integer', { found: value });
   }
   return value;
 }
 
 function unsignedField(value: number, path: string, what: string): number {
   if (value < 0 || value > MAX_VARINT)
-    fail('E_RANGE', path, `${what} = ${value} cannot be encoded`, { found: value });
+    failEncode('E_RANGE', path, `${what} = ${value} cannot be encoded`, { found: value });
   return value;
 }
 
@@ -107,23 +116,25 @@ function unsignedField(value: number, path: string, what: string): number {
 function zigzag(n: number, path: string): number {
   const z = n >= 0 ? 2 * n : -2 * n - 1;
   if (!Number.isSafeInteger(n) || z > MAX_VARINT) {
-    fail('E_RANGE', path, `the position delta ${n} cannot be encoded`, { found: n });
+    failEncode('E_RANGE', path, `the position delta ${n} cannot be encoded`, { found: n });
   }
   return z;
 }
 
 function parseMinor(version: unknown): number {
   const match = typeof version === 'string' ? /^(\d+)\.(\d+)$/.exec(version) : null;
-  if (match === null) fail('E_VERSION', '/version', 'expected "MAJOR.MINOR"', { found: version });
+  if (match === null) failEncode('E_VERSION', '/version', 'expected "MAJOR.MINOR"', { found: version });
   const major = Number(match[1]);
   const minor = Number(match[2]);
   if (major !== FORMAT_MAJOR) {
-    fail('E_VERSION', '/version', `the binary encoding writes major version ${FORMAT_MAJOR} only`, {
+    failEncode('E_VERSION', '/version', `the binary encoding writes major version ${FORMAT_MAJOR} only`, {
       found: version,
     });
   }
   if (minor > 255)
-    fail('E_VERSION', '/version', 'a minor version above 255 has no binary encoding', { found: version });
+    failEncode('E_VERSION', '/version', 'a minor version above 255 has no binary encoding', {
+      found: version,
+    });
   return minor;
 }
 
@@ -141,7 +152,7 @@ export function encodeBinary(policy: Policy): Uint8Array {
   const minor = parseMinor(policy.version);
   const header = utf8Encode(canonicalJson(policyHeader(policy)));
   const list = policy.instructions;
-  if (!Array.isArray(list)) fail('E_TYPE', '/instructions', 'expected an array');
+  if (!Array.isArray(list)) failEncode('E_TYPE', '/instructions', 'expected an array');
   const count = list.length;
 
   const w = new ByteWriter(6 + 2 * MAX_VARINT_BYTES + header.length + 4 * count + 4);
@@ -160,7 +171,7 @@ export function encodeBinary(policy: Policy): Uint8Array {
     if (newer) {
       const [extra] = extraInstructionKeys(ins);
       if (extra !== undefined) {
-        fail(
+        failEncode(
           'E_FORMAT',
           `${path}/${extra}`,
           `the binary encoding of version 1 cannot hold the key ${JSON.stringify(extra)}`,
@@ -174,14 +185,16 @@ export function encodeBinary(policy: Policy): Uint8Array {
         let op: number;
         const stride = ins.stride;
         if (ins.store === undefined) {
-          if (ins.stride !== undefined) fail('E_REQUIRED', `${path}/store`, 'a stride needs a store');
+          if (ins.stride !== undefined) failEncode('E_REQUIRED', `${path}/store`, 'a stride needs a store');
           op = OP_FORWARD;
         } else if (ins.store === 'hidden') {
           op = stride === undefined ? OP_FORWARD_HIDDEN : OP_FORWARD_HIDDEN_STRIDE;
         } else if (ins.store === 'internal') {
           op = stride === undefined ? OP_FORWARD_INTERNAL : OP_FORWARD_INTERNAL_STRIDE;
         } else {
-          return fail('E_ENUM', `${path}/store`, 'expected "hidden" or "internal"', { found: ins.store });
+          return failEncode('E_ENUM', `${path}/store`, 'expected "hidden" or "internal"', {
+            found: ins.store,
+          });
         }
         const delta = zigzag(from - r, `${path}/from`);
         const length = unsignedField(to - from, `${path}/to`, 'to - from');
@@ -210,13 +223,14 @@ export function encodeBinary(policy: Policy): Uint8Array {
         let op: number;
         if (ins.kind === 'hidden') op = OP_FREE_HIDDEN;
         else if (ins.kind === 'internal') op = OP_FREE_INTERNAL;
-        else return fail('E_ENUM', `${path}/kind`, 'expected "hidden" or "internal"', { found: ins.kind });
+        else
+          return failEncode('E_ENUM', `${path}/kind`, 'expected "hidden" or "internal"', { found: ins.kind });
         w.byte(op);
         w.varint(zigzag(at - r, `${path}/at`));
         break;
       }
       default:
-        return fail('E_ENUM', `${path}/op`, 'expected "forward", "backward" or "free"', {
+        return failEncode('E_ENUM', `${path}/op`, 'expected "forward", "backward" or "free"', {
           found: (ins as { op?: unknown }).op,
         });
     }

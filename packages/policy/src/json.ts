@@ -9,7 +9,11 @@ import { parsePolicy, type ReadOptions, resolveLimits } from './validate.js';
 const MAX_CANONICAL_DEPTH = 1000;
 
 function fail(code: PolicyErrorCode, path: string, message: string, found?: unknown): never {
-  throw new PolicyError([issue(code, path, message, found === undefined ? {} : { found })]);
+  throw new PolicyError([issue(code, 'encode', path, message, found === undefined ? {} : { found })]);
+}
+
+function failDecode(code: PolicyErrorCode, path: string, message: string, found?: unknown): never {
+  throw new PolicyError([issue(code, 'decode', path, message, found === undefined ? {} : { found })]);
 }
 
 function isPlainObject(value: object): boolean {
@@ -284,23 +288,27 @@ export function decodeJson(input: string | Uint8Array, options?: ReadOptions): P
   if (typeof input === 'string') {
     // UTF-8 takes at least one byte per UTF-16 code unit and at most three.
     const tooBig = input.length > maxBytes || (input.length * 3 > maxBytes && utf8Length(input) > maxBytes);
-    if (tooBig) fail('E_LIMIT', '', `the JSON text is larger than the limit of ${maxBytes} bytes`);
+    if (tooBig) failDecode('E_LIMIT', '', `the JSON text is larger than the limit of ${maxBytes} bytes`);
     text = input;
   } else if (input instanceof Uint8Array) {
     if (input.length > maxBytes) {
-      fail('E_LIMIT', '', `the JSON text is ${input.length} bytes, over the limit of ${maxBytes} bytes`);
+      failDecode(
+        'E_LIMIT',
+        '',
+        `the JSON text is ${input.length} bytes, over the limit of ${maxBytes} bytes`,
+      );
     }
     try {
       text = utf8Decode(input);
     } catch (error) {
-      return fail(
+      return failDecode(
         'E_JSON',
         '',
         error instanceof Error ? error.message : 'the input is not well-formed UTF-8',
       );
     }
   } else {
-    return fail('E_TYPE', '', 'expected a string or a Uint8Array', input);
+    return failDecode('E_TYPE', '', 'expected a string or a Uint8Array', input);
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   return parsePolicy(parseJsonText(text, maxDepth), options);

@@ -13,7 +13,7 @@ export class WrittenNumber {
 }
 
 function fail(code: 'E_JSON' | 'E_LIMIT' | 'E_RANGE', path: string, message: string): never {
-  throw new PolicyError([issue(code, path, message)]);
+  throw new PolicyError([issue(code, 'decode', path, message)]);
 }
 
 const C = {

@@ -113,6 +113,8 @@ function codePoints(s: string): number {
 class Walker {
   readonly issues: PolicyIssue[] = [];
   readonly ignoredKeys: string[] = [];
+  /** The stage issues are filed under: the structural walk, then the rules across fields. */
+  stage: 'schema' | 'semantic' = 'schema';
 
   constructor(
     private readonly limits: ReadLimits,
@@ -126,7 +128,7 @@ class Walker {
     message: string,
     extra: { found?: unknown; expected?: string } = {},
   ): void {
-    this.issues.push(issue(code, path, message, extra));
+    this.issues.push(issue(code, this.stage, path, message, extra));
     if (this.issues.length >= MAX_ISSUES) throw new Stop();
   }
 
@@ -507,7 +509,9 @@ export function validate(input: unknown, options?: ReadOptions): ValidationResul
   const fail = (i: PolicyIssue): ValidationResult => ({ ok: false, issues: [i] });
   if (!isPlainObject(input)) {
     return fail(
-      issue('E_TYPE', '', `expected a policy object, found ${typeName(input)}`, { expected: 'object' }),
+      issue('E_TYPE', 'schema', '', `expected a policy object, found ${typeName(input)}`, {
+        expected: 'object',
+      }),
     );
   }
   // Identify the document first: nothing else means anything under another format or major version.
@@ -515,6 +519,7 @@ export function validate(input: unknown, options?: ReadOptions): ValidationResul
     return fail(
       issue(
         'E_FORMAT',
+        'schema',
         '/format',
         `expected ${JSON.stringify(FORMAT_NAME)}, found ${describeValue(input['format'])}`,
         {
@@ -527,16 +532,23 @@ export function validate(input: unknown, options?: ReadOptions): ValidationResul
   const version = parseVersion(input['version']);
   if (version === undefined) {
     return fail(
-      issue('E_VERSION', '/version', `expected "MAJOR.MINOR", found ${describeValue(input['version'])}`, {
-        found: input['version'],
-        expected: `"${FORMAT_MAJOR}.<minor>"`,
-      }),
+      issue(
+        'E_VERSION',
+        'schema',
+        '/version',
+        `expected "MAJOR.MINOR", found ${describeValue(input['version'])}`,
+        {
+          found: input['version'],
+          expected: `"${FORMAT_MAJOR}.<minor>"`,
+        },
+      ),
     );
   }
   if (version.major !== FORMAT_MAJOR) {
     return fail(
       issue(
         'E_VERSION',
+        'schema',
         '/version',
         `this reader reads major version ${FORMAT_MAJOR}; found version ${String(input['version'])}`,
         { found: input['version'], expected: `"${FORMAT_MAJOR}.<minor>"` },
@@ -546,7 +558,7 @@ export function validate(input: unknown, options?: ReadOptions): ValidationResul
   const steps = input['steps'];
   if (Number.isSafeInteger(steps) && (steps as number) > limits.maxSteps) {
     return fail(
-      issue('E_LIMIT', '/steps', `steps = ${steps} exceeds the limit of ${limits.maxSteps}`, {
+      issue('E_LIMIT', 'schema', '/steps', `steps = ${steps} exceeds the limit of ${limits.maxSteps}`, {
         found: steps,
         expected: `at most ${limits.maxSteps}`,
       }),
@@ -556,7 +568,10 @@ export function validate(input: unknown, options?: ReadOptions): ValidationResul
   let out: unknown;
   try {
     out = walker.walk(policyNode, input, '');
-    if (walker.issues.length === 0 && isPlainObject(out)) crossCheck(walker, out);
+    if (walker.issues.length === 0 && isPlainObject(out)) {
+      walker.stage = 'semantic';
+      crossCheck(walker, out);
+    }
   } catch (e) {
     if (!(e instanceof Stop)) throw e;
   }

@@ -130,7 +130,7 @@ export function verify(policy: Policy, options: VerifyOptions = {}): VerifyRepor
   };
   const failure = (code: PolicyErrorCode, path: string, message: string, found?: unknown): VerifyReport => ({
     ok: false,
-    issue: issue(code, path, message, found === undefined ? {} : { found }),
+    issue: issue(code, 'verify', path, message, found === undefined ? {} : { found }),
     counted: counted(),
   });
   /** Account for the current live memory; false when it exceeds the budget. */
