@@ -646,6 +646,7 @@ def verify(p: dict) -> dict:
     if not account():
         fail("E_VERIFY_BUDGET", "/budget/bytes" if within(1, budget_slots) else "/budget/slots")
     nxt, working, forwards, backwards = T, None, 0, 0
+    swept = {"h": T + 1, "i": T + 1}
     for i, ins in enumerate(p["instructions"]):
         at = f"/instructions/{i}"
         op = ins["op"]
@@ -681,14 +682,18 @@ def verify(p: dict) -> dict:
                         fail("E_VERIFY_NO_STATE", at)
                 backwards += 1
                 nxt = t - 1
-                for q in range(max(t - 1, 0), T + 1):
+                # Rule 2.2.3. Positions at and above swept[...] were released before, and no later store can
+                # reach them (a store must be alive), so each position is visited once.
+                for q in range(t - 1, swept["h"]):
                     if hidden[q]:
                         hidden[q] = 0
                         st["nh"] -= 1
-                for q in range(t, T + 1):
+                swept["h"] = min(swept["h"], t - 1)
+                for q in range(t, swept["i"]):
                     if internal[q]:
                         internal[q] = 0
                         st["ni"] -= 1
+                swept["i"] = min(swept["i"], t)
             working = None
         else:
             held = hidden if ins["kind"] == "hidden" else internal
