@@ -737,7 +737,8 @@ def read(data: bytes, binary: bool, limits: Limits | None = None) -> dict:
         totals = verify(policy)
     except Fail as f:
         return {"verdict": "invalid", "stage": f.stage, "code": f.code, "path": f.path}
-    return {"verdict": "valid", "totals": totals, "hash": content_hash(policy)}
+    shown = {k: int(v) if float(v).is_integer() else v for k, v in totals.items()}
+    return {"verdict": "valid", "totals": shown, "hash": content_hash(policy)}
 
 
 def is_binary(data: bytes) -> bool:
