@@ -156,6 +156,24 @@ const example: Policy = {
 };
 
 describe('encodeBinary layout', () => {
+  it('keeps the keys of a newer minor in the header, and refuses instruction keys it cannot hold', () => {
+    const newer = { ...example, version: '1.2', future: { x: 1 } } as unknown as Policy;
+    const back = decodeBinary(encodeBinary(newer));
+    expect(back).toHaveProperty('future', { x: 1 });
+    expect(encodeJson(back)).toBe(encodeJson(newer));
+    const withHint = {
+      ...newer,
+      instructions: [{ ...example.instructions[0], hint: 1 }, ...example.instructions.slice(1)],
+    } as unknown as Policy;
+    expect(errorOf(() => encodeBinary(withHint))).toMatchObject({
+      code: 'E_FORMAT',
+      stage: 'encode',
+      path: '/instructions/0/hint',
+    });
+    // Under the writer's own minor, keys outside the format are not written at all.
+    expect(encodeBinary({ ...withHint, version: '1.0' } as Policy)).toEqual(encodeBinary(example));
+  });
+
   it('the example replays', () => {
     expect(simulatePolicy(example)).toMatchObject({ ok: true, forwards: 9, backwards: 4, peakSlots: 5 });
   });
