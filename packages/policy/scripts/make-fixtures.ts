@@ -498,6 +498,16 @@ add(
 );
 add('valid/with-bytes.json', pretty(withBytes), valid('byte budget and byte totals'));
 add(
+  'valid/state-bytes-without-byte-budget.json',
+  pretty(T(withBytes, { budget: { slots: 2 } })),
+  valid('stateBytes without budget.bytes: bytes are counted, not bounded'),
+);
+add(
+  'invalid/wrong-backwards.json',
+  pretty(T(storeAll, { totals: { forwards: 4, backwards: 3, peakSlots: 9 } })),
+  invalid('verify', 'E_VERIFY_TOTALS', '/totals/backwards', 'totals.backwards is T'),
+);
+add(
   'invalid/budget-below-initial-slot.json',
   pretty(T(hiddenSplit, { budget: { slots: 0.5 } })),
   invalid('verify', 'E_VERIFY_BUDGET', '/budget/slots', 'the initial state takes one slot of every budget'),
@@ -938,6 +948,25 @@ add(
   'invalid/bin-verify.rwpl',
   frame(saHeader, [0x00, ...zig(0), ...varint(4), 0x05, ...zig(0), ...varint(3)], [2]),
   invalid('verify', 'E_VERIFY_NO_STATE', '/instructions/1', 'a decoded policy is replayed like a JSON one'),
+);
+add(
+  'invalid/bin-header-too-deep.rwpl',
+  frame(
+    saHeader.replace('"steps":4', `"deep":${'['.repeat(300)}${']'.repeat(300)},"steps":4`),
+    storeAllBody,
+    [2],
+  ),
+  invalid('decode', 'E_LIMIT', '/header', 'the header is JSON text: nesting is bounded'),
+);
+add(
+  'invalid/bin-header-overflow.rwpl',
+  frame(saHeader.replace('"alpha":2', '"alpha":1e999'), storeAllBody, [2]),
+  invalid('decode', 'E_RANGE', '/costModel/alpha', 'an infinite number in the header keeps its own path'),
+);
+add(
+  'valid/bin-header-bom.rwpl',
+  frame(`\ufeff${saHeader}`, storeAllBody, [2]),
+  valid('a byte-order mark before the header is ignored, as in JSON text', 'valid/store-all.json'),
 );
 add(
   'invalid/bin-magic-before-size.rwpl',
