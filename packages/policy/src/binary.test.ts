@@ -156,6 +156,24 @@ const example: Policy = {
 };
 
 describe('encodeBinary layout', () => {
+  it('keeps the keys of a newer minor in the header, and refuses instruction keys it cannot hold', () => {
+    const newer = { ...example, version: '1.2', future: { x: 1 } } as unknown as Policy;
+    const back = decodeBinary(encodeBinary(newer));
+    expect(back).toHaveProperty('future', { x: 1 });
+    expect(encodeJson(back)).toBe(encodeJson(newer));
+    const withHint = {
+      ...newer,
+      instructions: [{ ...example.instructions[0], hint: 1 }, ...example.instructions.slice(1)],
+    } as unknown as Policy;
+    expect(errorOf(() => encodeBinary(withHint))).toMatchObject({
+      code: 'E_FORMAT',
+      stage: 'encode',
+      path: '/instructions/0/hint',
+    });
+    // Under the writer's own minor, keys outside the format are not written at all.
+    expect(encodeBinary({ ...withHint, version: '1.0' } as Policy)).toEqual(encodeBinary(example));
+  });
+
   it('the example replays', () => {
     expect(simulatePolicy(example)).toMatchObject({ ok: true, forwards: 9, backwards: 4, peakSlots: 5 });
   });
@@ -274,20 +292,36 @@ describe('decodeBinary errors', () => {
     expect(codeOf(() => decodeBinary([1, 2] as unknown as Uint8Array))).toBe('E_TYPE');
   });
 
-  it('reports every truncation of a valid encoding as E_BINARY_TRUNCATED', () => {
+  it('checks the checksum (the last four bytes) before decoding: a cut or extended input fails it', () => {
     for (let n = 0; n < good.length; n++) {
+      // Shorter than the shortest frame (12 bytes): truncated; otherwise the last four bytes are no checksum.
       expect(
         codeOf(() => decodeBinary(good.subarray(0, n))),
         `prefix of ${n} bytes`,
-      ).toBe('E_BINARY_TRUNCATED');
+      ).toBe(n < 12 ? 'E_BINARY_TRUNCATED' : 'E_BINARY_CHECKSUM');
     }
+    expect(codeOf(() => decodeBinary(concat(good, [0])))).toBe('E_BINARY_CHECKSUM');
+    expect(codeOf(() => decodeBinary(concat(good, good)))).toBe('E_BINARY_CHECKSUM');
   });
 
-  it('reports bytes after the checksum as E_BINARY_TRAILING', () => {
-    expect(codeOf(() => decodeBinary(concat(good, [0])))).toBe('E_BINARY_TRAILING');
-    expect(codeOf(() => decodeBinary(concat(good, good)))).toBe('E_BINARY_TRAILING');
+  it('under a matching checksum, reports a layout that runs into it or stops short of it', () => {
+    for (let n = 12; n < good.length - 4; n++) {
+      // The content cut short and sealed again: the layout runs into the checksum.
+      expect(
+        codeOf(() => decodeBinary(sealed(good.subarray(0, n)))),
+        `prefix of ${n} bytes`,
+      ).toBe('E_BINARY_TRUNCATED');
+    }
     // Extra bytes before a checksum that covers them.
-    expect(codeOf(() => decodeBinary(frame(header, [9], [...everyBody, 0x00])))).toBe('E_BINARY_TRAILING');
+    expect(errorOf(() => decodeBinary(frame(header, [9], [...everyBody, 0x00])))).toMatchObject({
+      code: 'E_BINARY_TRAILING',
+      path: '',
+    });
+    // A count one too low leaves the last instruction between the body and the checksum.
+    expect(errorOf(() => decodeBinary(frame(header, [8], everyBody)))).toMatchObject({
+      code: 'E_BINARY_TRAILING',
+      path: '',
+    });
   });
 
   it('reports a checksum mismatch', () => {
@@ -404,9 +438,11 @@ describe('decodeBinary fuzzing', () => {
   it('random truncations and extensions give the right code', () => {
     fc.assert(
       fc.property(sample, fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 16 }), (bytes, cut, extra) => {
-        const n = cut % bytes.length;
-        expect(decodeSafely(bytes.subarray(0, n))).toBe('E_BINARY_TRUNCATED');
-        expect(decodeSafely(concat(bytes, extra))).toBe('E_BINARY_TRAILING');
+        const n = cut % (bytes.length - 4);
+        expect(decodeSafely(bytes.subarray(0, n))).toBe(n < 12 ? 'E_BINARY_TRUNCATED' : 'E_BINARY_CHECKSUM');
+        if (n >= 12) expect(decodeSafely(sealed(bytes.subarray(0, n)))).toBe('E_BINARY_TRUNCATED');
+        const content = bytes.subarray(0, bytes.length - 4);
+        expect(decodeSafely(sealed(concat(content, extra)))).toBe('E_BINARY_TRAILING');
       }),
       { numRuns: 500 },
     );

@@ -2,7 +2,8 @@
 
 import { crc32 } from './crc32.js';
 import { issue, PolicyError, type PolicyErrorCode } from './errors.js';
-import { canonicalJson, policyHeader } from './json.js';
+import { canonicalJson, extraInstructionKeys, isNewerMinor, policyHeader } from './json.js';
+import { parseJsonText } from './jsontext.js';
 import { FORMAT_MAJOR, type Instruction, type Policy } from './types.js';
 import { utf8Decode, utf8Encode } from './utf8.js';
 import { parsePolicy, type ReadOptions, resolveLimits } from './validate.js';
@@ -34,7 +35,16 @@ function fail(
   message: string,
   extra: { found?: unknown; expected?: string } = {},
 ): never {
-  throw new PolicyError([issue(code, path, message, extra)]);
+  throw new PolicyError([issue(code, 'decode', path, message, extra)]);
+}
+
+function failEncode(
+  code: PolicyErrorCode,
+  path: string,
+  message: string,
+  extra: { found?: unknown; expected?: string } = {},
+): never {
+  throw new PolicyError([issue(code, 'encode', path, message, extra)]);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -91,14 +101,14 @@ class ByteWriter {
 
 function checkInteger(value: unknown, path: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
-    fail('E_INTEGER', path, 'expected a safe integer', { found: value });
+    failEncode('E_INTEGER', path, 'expected a safe integer', { found: value });
   }
   return value;
 }
 
 function unsignedField(value: number, path: string, what: string): number {
   if (value < 0 || value > MAX_VARINT)
-    fail('E_RANGE', path, `${what} = ${value} cannot be encoded`, { found: value });
+    failEncode('E_RANGE', path, `${what} = ${value} cannot be encoded`, { found: value });
   return value;
 }
 
@@ -106,23 +116,25 @@ function unsignedField(value: number, path: string, what: string): number {
 function zigzag(n: number, path: string): number {
   const z = n >= 0 ? 2 * n : -2 * n - 1;
   if (!Number.isSafeInteger(n) || z > MAX_VARINT) {
-    fail('E_RANGE', path, `the position delta ${n} cannot be encoded`, { found: n });
+    failEncode('E_RANGE', path, `the position delta ${n} cannot be encoded`, { found: n });
   }
   return z;
 }
 
 function parseMinor(version: unknown): number {
   const match = typeof version === 'string' ? /^(\d+)\.(\d+)$/.exec(version) : null;
-  if (match === null) fail('E_VERSION', '/version', 'expected "MAJOR.MINOR"', { found: version });
+  if (match === null) failEncode('E_VERSION', '/version', 'expected "MAJOR.MINOR"', { found: version });
   const major = Number(match[1]);
   const minor = Number(match[2]);
   if (major !== FORMAT_MAJOR) {
-    fail('E_VERSION', '/version', `the binary encoding writes major version ${FORMAT_MAJOR} only`, {
+    failEncode('E_VERSION', '/version', `the binary encoding writes major version ${FORMAT_MAJOR} only`, {
       found: version,
     });
   }
   if (minor > 255)
-    fail('E_VERSION', '/version', 'a minor version above 255 has no binary encoding', { found: version });
+    failEncode('E_VERSION', '/version', 'a minor version above 255 has no binary encoding', {
+      found: version,
+    });
   return minor;
 }
 
@@ -140,7 +152,7 @@ export function encodeBinary(policy: Policy): Uint8Array {
   const minor = parseMinor(policy.version);
   const header = utf8Encode(canonicalJson(policyHeader(policy)));
   const list = policy.instructions;
-  if (!Array.isArray(list)) fail('E_TYPE', '/instructions', 'expected an array');
+  if (!Array.isArray(list)) failEncode('E_TYPE', '/instructions', 'expected an array');
   const count = list.length;
 
   const w = new ByteWriter(6 + 2 * MAX_VARINT_BYTES + header.length + 4 * count + 4);
@@ -151,32 +163,46 @@ export function encodeBinary(policy: Policy): Uint8Array {
   w.bytes(header);
   w.varint(count);
 
+  const newer = isNewerMinor(policy);
   let r = 0;
   for (let i = 0; i < count; i++) {
     const ins = list[i] as Instruction;
     const path = `/instructions/${i}`;
+    if (newer) {
+      const [extra] = extraInstructionKeys(ins);
+      if (extra !== undefined) {
+        failEncode(
+          'E_FORMAT',
+          `${path}/${extra}`,
+          `the binary encoding of version 1 cannot hold the key ${JSON.stringify(extra)}`,
+        );
+      }
+    }
     switch (ins.op) {
       case 'forward': {
         const from = checkInteger(ins.from, `${path}/from`);
         const to = checkInteger(ins.to, `${path}/to`);
         let op: number;
+        const stride = ins.stride;
         if (ins.store === undefined) {
-          if (ins.stride !== undefined) fail('E_REQUIRED', `${path}/store`, 'a stride needs a store');
+          if (ins.stride !== undefined) failEncode('E_REQUIRED', `${path}/store`, 'a stride needs a store');
           op = OP_FORWARD;
         } else if (ins.store === 'hidden') {
-          op = ins.stride === undefined ? OP_FORWARD_HIDDEN : OP_FORWARD_HIDDEN_STRIDE;
+          op = stride === undefined ? OP_FORWARD_HIDDEN : OP_FORWARD_HIDDEN_STRIDE;
         } else if (ins.store === 'internal') {
-          op = ins.stride === undefined ? OP_FORWARD_INTERNAL : OP_FORWARD_INTERNAL_STRIDE;
+          op = stride === undefined ? OP_FORWARD_INTERNAL : OP_FORWARD_INTERNAL_STRIDE;
         } else {
-          return fail('E_ENUM', `${path}/store`, 'expected "hidden" or "internal"', { found: ins.store });
+          return failEncode('E_ENUM', `${path}/store`, 'expected "hidden" or "internal"', {
+            found: ins.store,
+          });
         }
         const delta = zigzag(from - r, `${path}/from`);
         const length = unsignedField(to - from, `${path}/to`, 'to - from');
         w.byte(op);
         w.varint(delta);
         w.varint(length);
-        if (ins.stride !== undefined) {
-          w.varint(unsignedField(checkInteger(ins.stride, `${path}/stride`), `${path}/stride`, 'stride'));
+        if (stride !== undefined && op !== OP_FORWARD) {
+          w.varint(unsignedField(checkInteger(stride, `${path}/stride`), `${path}/stride`, 'stride'));
         }
         r = to;
         break;
@@ -197,13 +223,14 @@ export function encodeBinary(policy: Policy): Uint8Array {
         let op: number;
         if (ins.kind === 'hidden') op = OP_FREE_HIDDEN;
         else if (ins.kind === 'internal') op = OP_FREE_INTERNAL;
-        else return fail('E_ENUM', `${path}/kind`, 'expected "hidden" or "internal"', { found: ins.kind });
+        else
+          return failEncode('E_ENUM', `${path}/kind`, 'expected "hidden" or "internal"', { found: ins.kind });
         w.byte(op);
         w.varint(zigzag(at - r, `${path}/at`));
         break;
       }
       default:
-        return fail('E_ENUM', `${path}/op`, 'expected "forward", "backward" or "free"', {
+        return failEncode('E_ENUM', `${path}/op`, 'expected "forward", "backward" or "free"', {
           found: (ins as { op?: unknown }).op,
         });
     }
@@ -315,29 +342,42 @@ function readPreamble(bytes: Uint8Array): number {
 }
 
 /** Read header length, header extent and instruction count, leaving `reader` at the body. */
-function readFrame(reader: ByteReader, minor: number, maxInstructions: number | undefined): Frame {
+function readFrame(reader: ByteReader, minor: number, maxInstructions: number): Frame {
   const headerLength = reader.varint('/header');
   const headerStart = reader.pos;
   if (headerLength > reader.end - headerStart) reader.truncated('/header');
   reader.pos = headerStart + headerLength;
   const count = reader.varint('/instructions');
-  if (maxInstructions !== undefined && count > maxInstructions) {
+  if (count > maxInstructions) {
     fail('E_LIMIT', '/instructions', `${count} instructions exceed the limit of ${maxInstructions}`, {
       found: count,
       expected: `at most ${maxInstructions}`,
     });
   }
   if (count > (reader.end - reader.pos) / MIN_INSTRUCTION_BYTES) {
-    reader.truncated('/instructions');
+    fail('E_BINARY_TRUNCATED', '/instructions', `${count} instructions cannot fit before the checksum`, {
+      found: count,
+      expected: `at most ${Math.floor((reader.end - reader.pos) / MIN_INSTRUCTION_BYTES)}`,
+    });
   }
   return { minor, headerStart, headerEnd: headerStart + headerLength, count };
 }
 
-/** Walk the body; with `out`, build the instructions, otherwise only check the structure. */
-function readBody(reader: ByteReader, count: number, out: Instruction[] | undefined): void {
+/** A decoded position must be a safe integer (negative ones are left to validation). */
+function position(value: number, path: string): number {
+  if (!Number.isSafeInteger(value)) {
+    fail('E_BINARY_VARINT', path, 'a decoded position is beyond the safe integers (|p| <= 2^53 - 1)', {
+      found: value,
+    });
+  }
+  return value;
+}
+
+/** Decode the body into instructions. */
+function readBody(reader: ByteReader, count: number, out: Instruction[]): void {
   let r = 0;
   for (let i = 0; i < count; i++) {
-    const path = out === undefined ? '/instructions' : `/instructions/${i}`;
+    const path = `/instructions/${i}`;
     const op = reader.byte(path);
     switch (op) {
       case OP_FORWARD:
@@ -345,47 +385,39 @@ function readBody(reader: ByteReader, count: number, out: Instruction[] | undefi
       case OP_FORWARD_INTERNAL:
       case OP_FORWARD_HIDDEN_STRIDE:
       case OP_FORWARD_INTERNAL_STRIDE: {
-        const from = r + reader.signed(path);
-        const to = from + reader.varint(path);
+        const from = position(r + reader.signed(path), path);
+        const to = position(from + reader.varint(path), path);
         const stride = op >= OP_FORWARD_HIDDEN_STRIDE ? reader.varint(path) : undefined;
         r = to;
-        if (out !== undefined) {
-          if (op === OP_FORWARD) out.push({ op: 'forward', from, to });
-          else {
-            const store = op === OP_FORWARD_HIDDEN || op === OP_FORWARD_HIDDEN_STRIDE ? 'hidden' : 'internal';
-            out.push(
-              stride === undefined
-                ? { op: 'forward', from, to, store }
-                : { op: 'forward', from, to, store, stride },
-            );
-          }
+        if (op === OP_FORWARD) out.push({ op: 'forward', from, to });
+        else {
+          const store = op === OP_FORWARD_HIDDEN || op === OP_FORWARD_HIDDEN_STRIDE ? 'hidden' : 'internal';
+          out.push(
+            stride === undefined
+              ? { op: 'forward', from, to, store }
+              : { op: 'forward', from, to, store, stride },
+          );
         }
         break;
       }
       case OP_BACKWARD: {
-        const from = r + reader.signed(path);
-        const to = from - reader.varint(path);
+        const from = position(r + reader.signed(path), path);
+        const to = position(from - reader.varint(path), path);
         r = to;
-        if (out !== undefined) out.push({ op: 'backward', from, to });
+        out.push({ op: 'backward', from, to });
         break;
       }
       case OP_FREE_HIDDEN:
       case OP_FREE_INTERNAL: {
-        const at = r + reader.signed(path);
-        if (out !== undefined)
-          out.push({ op: 'free', kind: op === OP_FREE_HIDDEN ? 'hidden' : 'internal', at });
+        const at = position(r + reader.signed(path), path);
+        out.push({ op: 'free', kind: op === OP_FREE_HIDDEN ? 'hidden' : 'internal', at });
         break;
       }
       default:
-        fail(
-          'E_BINARY_OPCODE',
-          out === undefined ? '/instructions' : `/instructions/${i}`,
-          `unknown opcode 0x${op.toString(16).padStart(2, '0')}`,
-          {
-            found: op,
-            expected: 'an opcode 0x00 .. 0x07',
-          },
-        );
+        fail('E_BINARY_OPCODE', path, `unknown opcode 0x${op.toString(16).padStart(2, '0')}`, {
+          found: op,
+          expected: 'an opcode 0x00 .. 0x07',
+        });
     }
   }
 }
@@ -394,44 +426,23 @@ function readCrc(bytes: Uint8Array, at: number): number {
   return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
 }
 
-/**
- * The input's checksum does not match. Find out why without building anything: the input was cut short,
- * has bytes after a valid checksum, or is corrupt. Always throws.
- */
-function diagnose(bytes: Uint8Array, minor: number): never {
-  let end: number;
-  try {
-    const reader = new ByteReader(bytes, 6, bytes.length);
-    const frame = readFrame(reader, minor, undefined);
-    readBody(reader, frame.count, undefined);
-    end = reader.pos;
-  } catch (error) {
-    if (error instanceof PolicyError && error.code === 'E_BINARY_TRUNCATED') throw error;
-    // A structure that does not even parse, under a wrong checksum: the bytes are corrupt.
-    return fail('E_BINARY_CHECKSUM', '', 'the CRC-32 does not match the content (the input is corrupt)');
-  }
-  if (end + 4 > bytes.length) fail('E_BINARY_TRUNCATED', '', 'the input ends before the checksum');
-  if (end + 4 < bytes.length && readCrc(bytes, end) === crc32(bytes.subarray(0, end))) {
-    fail('E_BINARY_TRAILING', '', `${bytes.length - end - 4} bytes follow the checksum`, {
-      found: bytes.length - end - 4,
-      expected: 'nothing after the checksum',
-    });
-  }
-  return fail('E_BINARY_CHECKSUM', '', 'the CRC-32 does not match the content (the input is corrupt)');
-}
-
 function isPlainRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** The version grammar of docs/policy-format.md section 3. */
+const VERSION = /^(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})$/;
+
 /**
- * Decode binary policy bytes to a plain object, checking the framing (magic, version, lengths, varints,
- * opcodes, checksum, limits on size and instruction count) but not the policy itself: the result is what
- * `JSON.parse` would give for the JSON encoding, ready for `validate`. Most callers want `decodeBinary`.
+ * Decode binary policy bytes to a plain object, checking the framing (magic, version, checksum, lengths,
+ * varints, opcodes, limits on size and instruction count) in the order of docs/policy-format.md section 4.3,
+ * but not the policy itself: the result is what reading the JSON encoding would give, ready for `validate`.
+ * Most callers want `decodeBinary`.
  *
  * @throws PolicyError with one of `E_LIMIT`, `E_BINARY_MAGIC`, `E_VERSION`, `E_BINARY_TRUNCATED`,
- * `E_BINARY_VARINT`, `E_BINARY_OPCODE`, `E_BINARY_CHECKSUM`, `E_BINARY_TRAILING`, `E_JSON` (a header that is not
- * UTF-8 JSON), `E_TYPE` (a header that is not an object) or `E_FORMAT` (a header holding `instructions`).
+ * `E_BINARY_CHECKSUM`, `E_BINARY_VARINT`, `E_BINARY_OPCODE`, `E_BINARY_TRAILING`, `E_JSON` (a header that is
+ * not UTF-8 JSON), `E_RANGE` (a header number beyond a double), `E_TYPE` (a header that is not an object) or
+ * `E_FORMAT` (a header holding `instructions`).
  */
 export function decodeBinaryRaw(bytes: Uint8Array, options?: ReadOptions): Record<string, unknown> {
   if (!(bytes instanceof Uint8Array)) fail('E_TYPE', '', 'expected a Uint8Array');
@@ -443,49 +454,84 @@ export function decodeBinaryRaw(bytes: Uint8Array, options?: ReadOptions): Recor
     });
   }
   const minor = readPreamble(bytes);
+  if (bytes.length < MIN_FRAME_BYTES) {
+    fail(
+      'E_BINARY_TRUNCATED',
+      '',
+      `the input is ${bytes.length} bytes; the shortest policy has ${MIN_FRAME_BYTES}`,
+      {
+        found: bytes.length,
+        expected: `at least ${MIN_FRAME_BYTES} bytes`,
+      },
+    );
+  }
+  // The checksum (the last four bytes) first: nothing is decoded from corrupt bytes.
   const bodyEnd = bytes.length - 4;
-  if (bytes.length < MIN_FRAME_BYTES || readCrc(bytes, bodyEnd) !== crc32(bytes.subarray(0, bodyEnd))) {
-    diagnose(bytes, minor);
+  const stored = readCrc(bytes, bodyEnd);
+  const actual = crc32(bytes.subarray(0, bodyEnd));
+  if (stored !== actual) {
+    fail(
+      'E_BINARY_CHECKSUM',
+      '',
+      'the CRC-32 in the last four bytes does not match the content: the input is corrupt, cut short or extended',
+      { found: stored, expected: String(actual) },
+    );
   }
 
-  // The checksum matches: decode, with the checksum excluded from what the reader may consume.
   const reader = new ByteReader(bytes, 6, bodyEnd);
   const frame = readFrame(reader, minor, limits.maxInstructions);
 
   let header: unknown;
+  let text: string;
   try {
-    header = JSON.parse(utf8Decode(bytes.subarray(frame.headerStart, frame.headerEnd)));
+    text = utf8Decode(bytes.subarray(frame.headerStart, frame.headerEnd));
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
-    return fail('E_JSON', '/header', `the header is not UTF-8 JSON: ${detail}`);
+    return fail('E_JSON', '/header', `the header is not UTF-8: ${detail}`);
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  try {
+    header = parseJsonText(text, limits.maxDepth);
+  } catch (error) {
+    if (error instanceof PolicyError && error.path === '') {
+      fail(error.code, '/header', `the header: ${error.message}`);
+    }
+    throw error;
   }
   if (!isPlainRecord(header)) fail('E_TYPE', '/header', 'the header must be a JSON object');
   if (Object.hasOwn(header, 'instructions')) {
     fail('E_FORMAT', '/header/instructions', 'the header must not hold the instructions');
   }
   const version = header['version'];
-  const match = typeof version === 'string' ? /^(\d+)\.(\d+)$/.exec(version) : null;
+  const match = typeof version === 'string' ? VERSION.exec(version) : null;
   if (match !== null && (Number(match[1]) !== FORMAT_MAJOR || Number(match[2]) !== frame.minor)) {
     fail(
       'E_VERSION',
       '/version',
       `the header's version ${version} differs from the binary version ${FORMAT_MAJOR}.${frame.minor}`,
-      {
-        found: version,
-        expected: `"${FORMAT_MAJOR}.${frame.minor}"`,
-      },
+      { found: version, expected: `"${FORMAT_MAJOR}.${frame.minor}"` },
     );
   }
 
   const instructions: Instruction[] = [];
   readBody(reader, frame.count, instructions);
   if (reader.pos !== bodyEnd) {
-    fail('E_BINARY_TRAILING', '', `${bodyEnd - reader.pos} bytes follow the last instruction`, {
-      found: bodyEnd - reader.pos,
-      expected: 'the checksum right after the last instruction',
-    });
+    fail(
+      'E_BINARY_TRAILING',
+      '',
+      `${bodyEnd - reader.pos} bytes lie between the last instruction and the checksum`,
+      {
+        found: bodyEnd - reader.pos,
+        expected: 'the checksum right after the last instruction',
+      },
+    );
   }
-  header['instructions'] = instructions;
+  Object.defineProperty(header, 'instructions', {
+    value: instructions,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
   return header;
 }
 
@@ -493,7 +539,7 @@ export function decodeBinaryRaw(bytes: Uint8Array, options?: ReadOptions): Recor
  * Decode untrusted binary policy bytes (docs/policy-format.md section 4) into a validated policy.
  *
  * The work is bounded by the limits of `options`: the input size and the instruction count are checked before
- * anything is allocated, and the checksum before the body is decoded.
+ * anything is allocated, and the checksum before anything is decoded.
  *
  * @throws PolicyError with a binary code (`E_BINARY_MAGIC`, `E_BINARY_TRUNCATED`, `E_BINARY_VARINT`,
  * `E_BINARY_OPCODE`, `E_BINARY_CHECKSUM`, `E_BINARY_TRAILING`), `E_VERSION`, `E_LIMIT`, or any code of

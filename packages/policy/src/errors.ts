@@ -29,10 +29,19 @@ export type PolicyErrorCode =
   | 'E_VERIFY_INCOMPLETE'
   | 'E_VERIFY_TOTALS';
 
+/**
+ * Where a reader found a problem (docs/policy-format.md section 7): reading the bytes (`decode`), the structure
+ * of each value (`schema`), rules across fields (`semantic`), the replay (`verify`); `encode` for a value that a
+ * writer cannot encode.
+ */
+export type PolicyStage = 'decode' | 'schema' | 'semantic' | 'verify' | 'encode';
+
 /** One problem found in a policy. */
 export interface PolicyIssue {
   /** Stable machine-readable code. */
   readonly code: PolicyErrorCode;
+  /** The stage of reading that found it. */
+  readonly stage: PolicyStage;
   /** JSON pointer (RFC 6901) to the offending value, e.g. `/instructions/3/to`; `""` is the root. */
   readonly path: string;
   /** Human-readable sentence: what is wrong and what would be valid. */
@@ -46,6 +55,7 @@ export interface PolicyIssue {
 /** The error thrown by the throwing entry points (`parsePolicy`, `decodeBinary`, `assertVerified`). */
 export class PolicyError extends Error {
   readonly code: PolicyErrorCode;
+  readonly stage: PolicyStage;
   readonly path: string;
   readonly found?: unknown;
   readonly expected?: string;
@@ -55,14 +65,20 @@ export class PolicyError extends Error {
   constructor(issues: readonly [PolicyIssue, ...PolicyIssue[]]) {
     const first = issues[0];
     const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
-    super(`${first.code} at ${first.path === '' ? '(root)' : first.path}: ${first.message}${more}`);
+    super(`${first.code}: ${first.path === '' ? '(root)' : first.path}: ${first.message}${more}`);
     this.name = 'PolicyError';
     this.code = first.code;
+    this.stage = first.stage;
     this.path = first.path;
     if ('found' in first) this.found = first.found;
     if (first.expected !== undefined) this.expected = first.expected;
     this.issues = issues;
   }
+}
+
+/** Whether `error` is a `PolicyError`, optionally with the given code. */
+export function isPolicyError(error: unknown, code?: PolicyErrorCode): error is PolicyError {
+  return error instanceof PolicyError && (code === undefined || error.code === code);
 }
 
 /** Render a value for an error message, bounded in length. */
@@ -88,11 +104,12 @@ export function pointer(parent: string, key: string | number): string {
 /** Make an issue, leaving out absent optional fields. */
 export function issue(
   code: PolicyErrorCode,
+  stage: PolicyStage,
   path: string,
   message: string,
   extra: { found?: unknown; expected?: string } = {},
 ): PolicyIssue {
-  const out: { -readonly [K in keyof PolicyIssue]: PolicyIssue[K] } = { code, path, message };
+  const out: { -readonly [K in keyof PolicyIssue]: PolicyIssue[K] } = { code, stage, path, message };
   if ('found' in extra) out.found = extra.found;
   if (extra.expected !== undefined) out.expected = extra.expected;
   return out;

@@ -1,6 +1,12 @@
 export { BINARY_MAGIC, decodeBinary, decodeBinaryRaw, encodeBinary } from './binary.js';
 export { crc32 } from './crc32.js';
-export * from './errors.js';
+export {
+  isPolicyError,
+  PolicyError,
+  type PolicyErrorCode,
+  type PolicyIssue,
+  type PolicyStage,
+} from './errors.js';
 export { canonicalJson, contentHash, decodeJson, encodeJson, encodeJsonBytes } from './json.js';
 export { policySchema } from './schema.js';
 export { sha256, sha256Hex } from './sha256.js';

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { PolicyError } from './errors.js';
 import { canonicalJson, contentHash, decodeJson, encodeJson, encodeJsonBytes } from './json.js';
 import { bisectionPolicy, createRng, randomPolicy, storeAllPolicy } from './testing.js';
-import type { Policy } from './types.js';
+import type { Instruction, Policy } from './types.js';
 
 /** Rebuild every object with its keys in reverse (or shuffled) order. */
 function reorder(value: unknown, rng: () => number): unknown {
@@ -148,7 +148,11 @@ describe('encodeJson and contentHash', () => {
       const p = randomPolicy(rng, { steps: rng.int(1, 80) });
       const text = encodeJson(p);
       expect(canonicalJson(JSON.parse(text))).toBe(text);
-      expect(text).toBe(canonicalJson(p));
+      // Idempotent; and equal to the generic canonical JSON once default strides are left out.
+      expect(encodeJson(JSON.parse(text) as Policy)).toBe(text);
+      const explicitDefault = (ins: Instruction): boolean =>
+        ins.op === 'forward' && ins.stride !== undefined && ins.stride === ins.to - ins.from;
+      if (!p.instructions.some(explicitDefault)) expect(text).toBe(canonicalJson(p));
     }
   });
 
@@ -166,7 +170,7 @@ describe('encodeJson and contentHash', () => {
     );
   });
 
-  it('omits absent optional fields, writes explicit strides, and ignores keys outside the format', () => {
+  it('omits absent optional fields and default strides, keeps other strides, and ignores keys outside 1.0', () => {
     const withUndefined = { ...small, meta: undefined, stateBytes: undefined } as unknown as Policy;
     expect(encodeJson(withUndefined)).toBe(encodeJson(small));
     const extra = { ...small, extra: 1, costModel: { ...small.costModel, other: 2 } } as unknown as Policy;
@@ -175,7 +179,24 @@ describe('encodeJson and contentHash', () => {
       ...small,
       instructions: [{ op: 'forward', from: 0, to: 2, store: 'hidden', stride: 2 }, ...small.instructions],
     };
-    expect(encodeJson(strided)).toContain('{"from":0,"op":"forward","store":"hidden","stride":2,"to":2}');
+    // stride 2 over 0..2 is the default: it means the same as no stride, so it is written the same.
+    expect(encodeJson(strided)).toContain('{"from":0,"op":"forward","store":"hidden","to":2}');
+    const defaulted: Policy = {
+      ...small,
+      instructions: [{ op: 'forward', from: 0, to: 2, store: 'hidden' }, ...small.instructions],
+    };
+    expect(contentHash(strided)).toBe(contentHash(defaulted));
+    const other: Policy = {
+      ...small,
+      instructions: [{ op: 'forward', from: 0, to: 2, store: 'hidden', stride: 1 }, ...small.instructions],
+    };
+    expect(encodeJson(other)).toContain('{"from":0,"op":"forward","store":"hidden","stride":1,"to":2}');
+    // Under a newer minor version every key is part of the policy, at every level.
+    const newer = { ...extra, version: '1.4', instructions: [{ op: 'backward', from: 2, to: 1, hint: 'x' }] };
+    const text = encodeJson(newer as unknown as Policy);
+    expect(text).toContain('"extra":1');
+    expect(text).toContain('"other":2');
+    expect(text).toContain('{"from":2,"hint":"x","op":"backward","to":1}');
     expect(encodeJson({ ...small, meta: { b: 1, a: [true] } })).toContain('"meta":{"a":[true],"b":1}');
   });
 
@@ -209,9 +230,11 @@ describe('decodeJson', () => {
         const rng = createRng(seed);
         const p = randomPolicy(rng, { steps: rng.int(1, 60) });
         const text = encodeJson(p);
-        expect(decodeJson(text)).toEqual(p);
-        expect(decodeJson(new TextEncoder().encode(text))).toEqual(p);
+        const plain = JSON.stringify(p);
+        expect(decodeJson(plain)).toEqual(p);
+        expect(decodeJson(new TextEncoder().encode(plain))).toEqual(p);
         expect(encodeJson(decodeJson(text))).toBe(text);
+        expect(encodeJson(decodeJson(new TextEncoder().encode(text)))).toBe(text);
       }),
       { numRuns: 60 },
     );

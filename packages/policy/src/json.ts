@@ -1,6 +1,7 @@
 import { issue, PolicyError, type PolicyErrorCode, pointer } from './errors.js';
+import { parseJsonText } from './jsontext.js';
 import { sha256Hex } from './sha256.js';
-import type { Instruction, Policy } from './types.js';
+import { FORMAT_MAJOR, FORMAT_MINOR, type Instruction, type Policy } from './types.js';
 import { utf8Decode, utf8Encode, utf8Length } from './utf8.js';
 import { parsePolicy, type ReadOptions, resolveLimits } from './validate.js';
 
@@ -8,7 +9,11 @@ import { parsePolicy, type ReadOptions, resolveLimits } from './validate.js';
 const MAX_CANONICAL_DEPTH = 1000;
 
 function fail(code: PolicyErrorCode, path: string, message: string, found?: unknown): never {
-  throw new PolicyError([issue(code, path, message, found === undefined ? {} : { found })]);
+  throw new PolicyError([issue(code, 'encode', path, message, found === undefined ? {} : { found })]);
+}
+
+function failDecode(code: PolicyErrorCode, path: string, message: string, found?: unknown): never {
+  throw new PolicyError([issue(code, 'decode', path, message, found === undefined ? {} : { found })]);
 }
 
 function isPlainObject(value: object): boolean {
@@ -93,35 +98,82 @@ export function canonicalJson(value: unknown): string {
   return out.join('');
 }
 
-/** Copy the known fields of an object, in any order, leaving out absent ones. */
-function pick(source: object | undefined, keys: readonly string[]): Record<string, unknown> | undefined {
+/**
+ * Whether the policy's version is `1.MINOR` with a minor above this reader's: its unknown keys are part of the
+ * policy (docs/policy-format.md section 5) and are written and hashed like known ones.
+ */
+export function isNewerMinor(policy: { readonly version?: unknown }): boolean {
+  const match =
+    typeof policy.version === 'string'
+      ? /^(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})$/.exec(policy.version)
+      : null;
+  return match !== null && Number(match[1]) === FORMAT_MAJOR && Number(match[2]) > FORMAT_MINOR;
+}
+
+/** Copy the fields of an object: the known ones, or every one when `all`; absent ones left out. */
+function pick(
+  source: object | undefined,
+  keys: readonly string[],
+  all: boolean,
+): Record<string, unknown> | undefined {
   if (source === undefined) return undefined;
   const record = source as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  for (const key of keys) {
+  for (const key of all ? Object.keys(record) : keys) {
     const v = record[key];
-    if (v !== undefined) out[key] = v;
+    if (v === undefined) continue;
+    if (key === '__proto__') {
+      Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+    } else out[key] = v;
   }
   return out;
 }
 
+const ROOT_KEYS = [
+  'format',
+  'version',
+  'steps',
+  'strategy',
+  'costModel',
+  'budget',
+  'stateBytes',
+  'totals',
+  'meta',
+] as const;
+
 /**
- * The policy's fields other than `instructions`, as a fresh object holding only the keys of the format.
- * This object's canonical JSON is the header of the binary encoding.
+ * The policy's fields other than `instructions`, as a fresh object holding only the keys of the format (and,
+ * for a newer minor version, every other key). This object's canonical JSON is the header of the binary
+ * encoding.
  */
 export function policyHeader(policy: Policy): Record<string, unknown> {
-  const header: Record<string, unknown> = {
-    format: policy.format,
-    version: policy.version,
-    steps: policy.steps,
-    strategy: policy.strategy,
-    costModel: pick(policy.costModel, ['alpha', 'forwardCost', 'backwardCost']),
-    budget: pick(policy.budget, ['slots', 'bytes']),
-    totals: pick(policy.totals, ['forwards', 'backwards', 'peakSlots', 'peakBytes']),
+  const all = isNewerMinor(policy);
+  const header = pick(policy, all ? [] : ROOT_KEYS, all) ?? {};
+  delete header['instructions'];
+  const sub = (key: string, keys: readonly string[]): void => {
+    const v = header[key];
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) header[key] = pick(v, keys, all);
   };
-  if (policy.stateBytes !== undefined) header['stateBytes'] = pick(policy.stateBytes, ['hidden', 'internal']);
-  if (policy.meta !== undefined) header['meta'] = policy.meta;
+  sub('costModel', ['alpha', 'forwardCost', 'backwardCost']);
+  sub('budget', ['slots', 'bytes']);
+  sub('totals', ['forwards', 'backwards', 'peakSlots', 'peakBytes']);
+  sub('stateBytes', ['hidden', 'internal']);
   return header;
+}
+
+/** Keys an instruction of version 1.0 may hold. */
+const INSTRUCTION_KEYS: Readonly<Record<string, readonly string[]>> = {
+  forward: ['op', 'from', 'to', 'store', 'stride'],
+  backward: ['op', 'from', 'to'],
+  free: ['op', 'kind', 'at'],
+};
+
+/** Keys of an instruction beyond version 1.0's (only a newer minor version has any). */
+export function extraInstructionKeys(ins: Instruction): string[] {
+  const known = INSTRUCTION_KEYS[ins.op] ?? [];
+  return Object.keys(ins).filter(
+    (k) => !known.includes(k) && (ins as unknown as Record<string, unknown>)[k] !== undefined,
+  );
 }
 
 function num(value: unknown, path: string): string {
@@ -136,15 +188,32 @@ function kindJson(value: unknown, path: string): string {
   return value === 'hidden' ? '"hidden"' : '"internal"';
 }
 
-/** Canonical JSON of one instruction (keys written in sorted order directly: no per-object sort). */
-function instructionJson(ins: Instruction, i: number): string {
+/**
+ * Canonical JSON of one instruction (keys written in sorted order directly: no per-object sort). A stride equal
+ * to `to - from` is the default and is left out, so that both spellings have one canonical form.
+ */
+function instructionJson(ins: Instruction, i: number, all: boolean): string {
   const path = `/instructions/${i}`;
+  if (all && extraInstructionKeys(ins).length > 0) {
+    const copy = pick(ins, [], true) ?? {};
+    if (
+      copy['op'] === 'forward' &&
+      copy['store'] !== undefined &&
+      copy['stride'] === Number(copy['to']) - Number(copy['from'])
+    ) {
+      delete copy['stride'];
+    }
+    const out: string[] = [];
+    writeValue(copy, out, path, 1, new Set());
+    return out.join('');
+  }
   switch (ins.op) {
     case 'forward': {
       // from < op < store < stride < to
       let s = `{"from":${num(ins.from, `${path}/from`)},"op":"forward"`;
       if (ins.store !== undefined) s += `,"store":${kindJson(ins.store, `${path}/store`)}`;
-      if (ins.stride !== undefined) s += `,"stride":${num(ins.stride, `${path}/stride`)}`;
+      const defaultStride = ins.store !== undefined && ins.stride === ins.to - ins.from;
+      if (ins.stride !== undefined && !defaultStride) s += `,"stride":${num(ins.stride, `${path}/stride`)}`;
       return `${s},"to":${num(ins.to, `${path}/to`)}}`;
     }
     case 'backward':
@@ -162,9 +231,10 @@ function instructionJson(ins: Instruction, i: number): string {
 }
 
 /**
- * The canonical JSON text of a policy (docs/policy-format.md section 3): RFC 8785 canonical form of the
- * policy's fields, absent optional fields omitted. Equal policies give equal text. Only the fields of the
- * format are written; the policy is not validated.
+ * The canonical JSON text of a policy (docs/policy-format.md section 3.3): RFC 8785 canonical form of the
+ * policy's fields, absent optional fields omitted, a stride equal to its default left out. Policies that mean
+ * the same give equal text. Only the fields of the format are written (for a policy of a newer minor version,
+ * every field); the policy is not validated.
  *
  * @throws PolicyError when a value has no JSON representation (e.g. a non-finite number: `E_RANGE`).
  */
@@ -173,7 +243,8 @@ export function encodeJson(policy: Policy): string {
   const instructions = policy.instructions;
   if (!Array.isArray(instructions)) fail('E_TYPE', '/instructions', 'expected an array', instructions);
   const body = new Array<string>(instructions.length);
-  for (let i = 0; i < instructions.length; i++) body[i] = instructionJson(instructions[i]!, i);
+  const all = isNewerMinor(policy);
+  for (let i = 0; i < instructions.length; i++) body[i] = instructionJson(instructions[i]!, i, all);
   const instructionsJson = `[${body.join(',')}]`;
 
   const keys = [...Object.keys(header), 'instructions'].sort();
@@ -212,36 +283,33 @@ export function contentHash(policy: Policy): string {
  * `parsePolicy`.
  */
 export function decodeJson(input: string | Uint8Array, options?: ReadOptions): Policy {
-  const { maxBytes } = resolveLimits(options);
+  const { maxBytes, maxDepth } = resolveLimits(options);
   let text: string;
   if (typeof input === 'string') {
     // UTF-8 takes at least one byte per UTF-16 code unit and at most three.
     const tooBig = input.length > maxBytes || (input.length * 3 > maxBytes && utf8Length(input) > maxBytes);
-    if (tooBig) fail('E_LIMIT', '', `the JSON text is larger than the limit of ${maxBytes} bytes`);
+    if (tooBig) failDecode('E_LIMIT', '', `the JSON text is larger than the limit of ${maxBytes} bytes`);
     text = input;
   } else if (input instanceof Uint8Array) {
     if (input.length > maxBytes) {
-      fail('E_LIMIT', '', `the JSON text is ${input.length} bytes, over the limit of ${maxBytes} bytes`);
+      failDecode(
+        'E_LIMIT',
+        '',
+        `the JSON text is ${input.length} bytes, over the limit of ${maxBytes} bytes`,
+      );
     }
     try {
       text = utf8Decode(input);
     } catch (error) {
-      return fail(
+      return failDecode(
         'E_JSON',
         '',
         error instanceof Error ? error.message : 'the input is not well-formed UTF-8',
       );
     }
   } else {
-    return fail('E_TYPE', '', 'expected a string or a Uint8Array', input);
+    return failDecode('E_TYPE', '', 'expected a string or a Uint8Array', input);
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
-    return fail('E_JSON', '', `the input is not valid JSON: ${detail}`);
-  }
-  return parsePolicy(value, options);
+  return parsePolicy(parseJsonText(text, maxDepth), options);
 }

@@ -84,7 +84,9 @@ export const forwardNode: ObjectNode = {
     from: req(int(0, 'Position of the held state the steps start from.')),
     to: req(int(1, 'Last step computed; from < to <= steps.')),
     store: opt(storeKind),
-    stride: opt(int(1, 'Store every stride steps from from; defaults to to - from (only at to).')),
+    stride: opt(
+      int(1, 'Store every stride steps from from; defaults to to - from (only at to), which may be written.'),
+    ),
   },
   dependentRequired: { stride: ['store'] },
 };
@@ -120,7 +122,7 @@ export const instructionNode: UnionNode = {
 export const policyNode: ObjectNode = {
   kind: 'object',
   description:
-    'A Rewind policy: the complete schedule of one backward pass through time (docs/policy-format.md).',
+    'A Rewind policy: the complete schedule of one backward pass through time (docs/policy-format.md). Integers are written without fraction or exponent, which JSON Schema cannot express; nor can it express limits, rules across fields or the replay.',
   properties: {
     format: req({ kind: 'const', value: FORMAT_NAME, description: 'Identifies the format.' }),
     version: req({
@@ -160,7 +162,7 @@ export const policyNode: ObjectNode = {
           exclusiveMinimum: 0,
           description: 'Budget in hidden-state slots, counting the slot of the initial state.',
         }),
-        bytes: opt(int(0, 'Budget in bytes, when the state sizes are known.')),
+        bytes: opt(int(0, 'Budget in bytes; checked only when stateBytes is present.')),
       },
     }),
     stateBytes: opt({
@@ -178,10 +180,19 @@ export const policyNode: ObjectNode = {
         forwards: req(int(0, 'Forward step computations, recomputations included.')),
         backwards: req(int(0, 'Backward step computations; equals steps.')),
         peakSlots: req({ kind: 'number', minimum: 0, description: 'Peak live checkpoint memory in slots.' }),
-        peakBytes: opt(int(0, 'Peak live checkpoint memory in bytes; present when stateBytes is.')),
+        peakBytes: opt(
+          int(
+            0,
+            'Peak live checkpoint memory in bytes; present if and only if stateBytes is (checked by verify).',
+          ),
+        ),
       },
     }),
-    meta: opt({ kind: 'json', description: 'Free-form JSON object; never changes how the policy runs.' }),
+    meta: opt({
+      kind: 'json',
+      description:
+        'Free-form JSON object, at most 16 levels deep and 64 KiB of canonical JSON; never changes how the policy runs.',
+    }),
     instructions: req({ kind: 'array', items: instructionNode, description: 'The body.' }),
   },
 };

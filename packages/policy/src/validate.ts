@@ -6,8 +6,11 @@ import {
   type PolicyIssue,
   pointer,
 } from './errors.js';
+import { canonicalJson } from './json.js';
+import { WrittenNumber } from './jsontext.js';
 import { instructionNode, type ObjectNode, type PropertySpec, policyNode, type SpecNode } from './spec.js';
 import { FORMAT_MAJOR, FORMAT_MINOR, FORMAT_NAME, type Instruction, type Policy } from './types.js';
+import { utf8Length } from './utf8.js';
 
 /** Bounds on untrusted input. Every field is optional; absent fields take `DEFAULT_LIMITS`. */
 export interface ReadLimits {
@@ -17,10 +20,12 @@ export interface ReadLimits {
   readonly maxSteps: number;
   /** Largest accepted number of instructions. */
   readonly maxInstructions: number;
-  /** Largest accepted `meta`, in JSON bytes. */
+  /** Largest accepted `meta`: UTF-8 bytes of its canonical JSON. */
   readonly maxMetaBytes: number;
-  /** Deepest accepted nesting inside `meta`. */
+  /** Deepest accepted nesting of `meta` (the `meta` object itself is level 1; scalars add none). */
   readonly maxMetaDepth: number;
+  /** Deepest accepted nesting of JSON text (the outermost object is level 1). */
+  readonly maxDepth: number;
 }
 
 /** Default limits for untrusted input (docs/policy-format.md section 6). */
@@ -30,6 +35,7 @@ export const DEFAULT_LIMITS: ReadLimits = {
   maxInstructions: 10_000_000,
   maxMetaBytes: 64 * 1024,
   maxMetaDepth: 16,
+  maxDepth: 256,
 };
 
 /** Options of the reading entry points. */
@@ -54,7 +60,6 @@ export function resolveLimits(options: ReadOptions | undefined): ReadLimits {
 
 /** Issues collected before validation gives up: enough to be useful, bounded for hostile input. */
 const MAX_ISSUES = 50;
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 class Stop extends Error {}
 
@@ -72,18 +77,44 @@ function entriesOf(node: ObjectNode): readonly (readonly [string, PropertySpec])
 type Plain = Record<string, unknown>;
 
 function isPlainObject(value: unknown): value is Plain {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  return (
+    typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof WrittenNumber)
+  );
 }
 
 function typeName(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'array';
+  if (value instanceof WrittenNumber) return 'number';
   return typeof value;
+}
+
+/** Set an own data property, whatever its name (a key named "__proto__" stays a key). */
+function define(out: Plain, key: string, value: unknown): void {
+  if (key === '__proto__') {
+    Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  } else out[key] = value;
+}
+
+/** Unicode code points of a string (a lone surrogate counts as one). */
+function codePoints(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+    n++;
+  }
+  return n;
 }
 
 class Walker {
   readonly issues: PolicyIssue[] = [];
   readonly ignoredKeys: string[] = [];
+  /** The stage issues are filed under: the structural walk, then the rules across fields. */
+  stage: 'schema' | 'semantic' = 'schema';
 
   constructor(
     private readonly limits: ReadLimits,
@@ -97,7 +128,7 @@ class Walker {
     message: string,
     extra: { found?: unknown; expected?: string } = {},
   ): void {
-    this.issues.push(issue(code, path, message, extra));
+    this.issues.push(issue(code, this.stage, path, message, extra));
     if (this.issues.length >= MAX_ISSUES) throw new Stop();
   }
 
@@ -124,6 +155,14 @@ class Walker {
       case 'union': {
         if (!isPlainObject(value)) {
           this.add('E_TYPE', path, `expected an object, found ${typeName(value)}`, { expected: 'object' });
+          return undefined;
+        }
+        if (!Object.hasOwn(value, node.discriminator)) {
+          this.add(
+            'E_REQUIRED',
+            pointer(path, node.discriminator),
+            `missing required key ${JSON.stringify(node.discriminator)}`,
+          );
           return undefined;
         }
         const tag = value[node.discriminator];
@@ -159,11 +198,11 @@ class Walker {
         found: value,
         expected: node.enum.join(' | '),
       });
-    } else if (value.length < node.minLength || value.length > node.maxLength) {
+    } else if (codePoints(value) < node.minLength || codePoints(value) > node.maxLength) {
       this.add(
         'E_RANGE',
         path,
-        `expected ${node.minLength} to ${node.maxLength} characters, found ${value.length}`,
+        `expected ${node.minLength} to ${node.maxLength} characters, found ${codePoints(value)}`,
         {
           found: value,
           expected: `${node.minLength}..${node.maxLength} characters`,
@@ -179,6 +218,13 @@ class Walker {
   }
 
   walkInteger(value: unknown, path: string, minimum: number): unknown {
+    if (value instanceof WrittenNumber) {
+      this.add('E_INTEGER', path, `expected an integer, found a number written with a fraction or exponent`, {
+        found: value.value,
+        expected: 'an integer written without fraction or exponent',
+      });
+      return undefined;
+    }
     if (typeof value !== 'number') {
       this.add('E_TYPE', path, `expected an integer, found ${typeName(value)}`, {
         found: value,
@@ -202,7 +248,8 @@ class Walker {
     return value;
   }
 
-  private walkNumber(node: SpecNode & { kind: 'number' }, value: unknown, path: string): unknown {
+  private walkNumber(node: SpecNode & { kind: 'number' }, raw: unknown, path: string): unknown {
+    const value = raw instanceof WrittenNumber ? raw.value : raw;
     if (typeof value !== 'number') {
       this.add('E_TYPE', path, `expected a number, found ${typeName(value)}`, {
         found: value,
@@ -237,11 +284,19 @@ class Walker {
       return undefined;
     }
     const out: Plain = {};
+    let unknown: string[] | undefined;
     for (const key of Object.keys(value)) {
-      if (Object.hasOwn(node.properties, key) && !FORBIDDEN_KEYS.has(key)) continue;
+      if (Object.hasOwn(node.properties, key)) continue;
+      if (unknown === undefined) unknown = [];
+      unknown.push(key);
+    }
+    // Unknown keys in the order of their UTF-16 code units, whatever the order of the text.
+    for (const key of unknown?.sort() ?? []) {
       const where = pointer(path, key);
-      if (this.tolerateUnknown && !FORBIDDEN_KEYS.has(key)) {
+      if (this.tolerateUnknown) {
+        // Kept, so that the canonical form and the hash do not depend on the reader's minor version.
         this.ignoredKeys.push(where);
+        define(out, key, this.copyJson(value[key], where, 0, this.limits.maxDepth, where));
       } else {
         const known = Object.keys(node.properties).join(', ');
         this.add('E_UNKNOWN_KEY', where, `unknown key ${JSON.stringify(key)}; allowed keys are ${known}`, {
@@ -303,6 +358,36 @@ class Walker {
     return out;
   }
 
+  /**
+   * A copy of a JSON value (numbers unwrapped, keys kept whatever their name). `depth` is the nesting of the
+   * enclosing containers; a container deeper than `maxDepth` stops the walk with `E_LIMIT` at `limitPath`.
+   */
+  private copyJson(v: unknown, at: string, depth: number, maxDepth: number, limitPath: string): unknown {
+    if (v === null || typeof v === 'boolean' || typeof v === 'string') return v;
+    if (v instanceof WrittenNumber) return v.value;
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) this.add('E_RANGE', at, `expected a finite number, found ${v}`, { found: v });
+      return v;
+    }
+    if (Array.isArray(v) || isPlainObject(v)) {
+      if (depth + 1 > maxDepth) {
+        this.add('E_LIMIT', limitPath, `nesting deeper than ${maxDepth} levels`, {
+          expected: `at most ${maxDepth} levels`,
+        });
+        throw new Stop();
+      }
+      if (Array.isArray(v))
+        return v.map((item, i) => this.copyJson(item, pointer(at, i), depth + 1, maxDepth, limitPath));
+      const out: Plain = {};
+      for (const key of Object.keys(v)) {
+        define(out, key, this.copyJson(v[key], pointer(at, key), depth + 1, maxDepth, limitPath));
+      }
+      return out;
+    }
+    this.add('E_TYPE', at, `expected a JSON value, found ${typeName(v)}`, { found: typeName(v) });
+    return undefined;
+  }
+
   private walkMeta(value: unknown, path: string): unknown {
     if (!isPlainObject(value)) {
       this.add('E_TYPE', path, `expected an object, found ${typeName(value)}`, {
@@ -311,56 +396,29 @@ class Walker {
       });
       return undefined;
     }
-    let budget = this.limits.maxMetaBytes;
-    const copy = (v: unknown, at: string, depth: number): unknown => {
-      if (depth > this.limits.maxMetaDepth) {
-        this.add('E_LIMIT', at, `nesting deeper than ${this.limits.maxMetaDepth}`, {
-          expected: `at most ${this.limits.maxMetaDepth} levels`,
-        });
-        throw new Stop();
-      }
-      if (v === null || typeof v === 'boolean') return v;
-      if (typeof v === 'string') {
-        budget -= v.length + 2;
-      } else if (typeof v === 'number') {
-        if (!Number.isFinite(v))
-          this.add('E_RANGE', at, `expected a finite number, found ${v}`, { found: v });
-        budget -= 24;
-      } else if (Array.isArray(v)) {
-        budget -= 2 + v.length;
-        if (budget < 0) return undefined;
-        return v.map((item, i) => copy(item, pointer(at, i), depth + 1));
-      } else if (isPlainObject(v)) {
-        const out: Plain = {};
-        for (const key of Object.keys(v)) {
-          budget -= key.length + 4;
-          if (budget < 0) return out;
-          if (FORBIDDEN_KEYS.has(key)) {
-            this.add('E_FORMAT', pointer(at, key), `the key ${JSON.stringify(key)} is not allowed`, {
-              found: key,
-            });
-            continue;
-          }
-          out[key] = copy(v[key], pointer(at, key), depth + 1);
-        }
-        return out;
-      } else {
-        this.add('E_TYPE', at, `expected a JSON value, found ${typeName(v)}`, { found: typeName(v) });
-      }
-      return v;
-    };
+    const before = this.issues.length;
+    let out: unknown;
     try {
-      const out = copy(value, path, 1);
-      if (budget < 0) {
-        this.add('E_LIMIT', path, `meta exceeds ${this.limits.maxMetaBytes} bytes`, {
-          expected: `at most ${this.limits.maxMetaBytes} bytes`,
-        });
-      }
-      return out;
+      out = this.copyJson(value, path, 0, this.limits.maxMetaDepth, path);
     } catch (e) {
       if (e instanceof Stop && this.issues.length < MAX_ISSUES) return undefined;
       throw e;
     }
+    if (this.issues.length > before) return undefined;
+    const size = utf8Length(canonicalJson(out));
+    if (size > this.limits.maxMetaBytes) {
+      this.add(
+        'E_LIMIT',
+        path,
+        `meta is ${size} bytes of canonical JSON, over the limit of ${this.limits.maxMetaBytes}`,
+        {
+          found: size,
+          expected: `at most ${this.limits.maxMetaBytes} bytes`,
+        },
+      );
+      return undefined;
+    }
+    return out;
   }
 }
 
@@ -412,24 +470,6 @@ function parseVersion(value: unknown): { major: number; minor: number } | undefi
 function crossCheck(w: Walker, p: Plain): void {
   const steps = p['steps'];
   if (typeof steps !== 'number') return;
-  const stateBytes = p['stateBytes'];
-  const budget = p['budget'];
-  const totals = p['totals'];
-  if (isPlainObject(budget) && budget['bytes'] !== undefined && stateBytes === undefined) {
-    w.add('E_REQUIRED', '/stateBytes', 'budget.bytes needs stateBytes to be checked', {
-      expected: 'stateBytes { hidden, internal }',
-    });
-  }
-  if (isPlainObject(totals)) {
-    if (stateBytes !== undefined && totals['peakBytes'] === undefined) {
-      w.add('E_REQUIRED', '/totals/peakBytes', 'totals.peakBytes is required when stateBytes is present');
-    }
-    if (stateBytes === undefined && totals['peakBytes'] !== undefined) {
-      w.add('E_FORMAT', '/totals/peakBytes', 'totals.peakBytes is only allowed when stateBytes is present', {
-        expected: 'no peakBytes without stateBytes',
-      });
-    }
-  }
   const list = p['instructions'];
   if (!Array.isArray(list)) return;
   const range = (i: number, key: string, v: unknown, lo: number, hi: number, why: string): void => {
@@ -469,7 +509,9 @@ export function validate(input: unknown, options?: ReadOptions): ValidationResul
   const fail = (i: PolicyIssue): ValidationResult => ({ ok: false, issues: [i] });
   if (!isPlainObject(input)) {
     return fail(
-      issue('E_TYPE', '', `expected a policy object, found ${typeName(input)}`, { expected: 'object' }),
+      issue('E_TYPE', 'schema', '', `expected a policy object, found ${typeName(input)}`, {
+        expected: 'object',
+      }),
     );
   }
   // Identify the document first: nothing else means anything under another format or major version.
@@ -477,6 +519,7 @@ export function validate(input: unknown, options?: ReadOptions): ValidationResul
     return fail(
       issue(
         'E_FORMAT',
+        'schema',
         '/format',
         `expected ${JSON.stringify(FORMAT_NAME)}, found ${describeValue(input['format'])}`,
         {
@@ -489,16 +532,23 @@ export function validate(input: unknown, options?: ReadOptions): ValidationResul
   const version = parseVersion(input['version']);
   if (version === undefined) {
     return fail(
-      issue('E_VERSION', '/version', `expected "MAJOR.MINOR", found ${describeValue(input['version'])}`, {
-        found: input['version'],
-        expected: `"${FORMAT_MAJOR}.<minor>"`,
-      }),
+      issue(
+        'E_VERSION',
+        'schema',
+        '/version',
+        `expected "MAJOR.MINOR", found ${describeValue(input['version'])}`,
+        {
+          found: input['version'],
+          expected: `"${FORMAT_MAJOR}.<minor>"`,
+        },
+      ),
     );
   }
   if (version.major !== FORMAT_MAJOR) {
     return fail(
       issue(
         'E_VERSION',
+        'schema',
         '/version',
         `this reader reads major version ${FORMAT_MAJOR}; found version ${String(input['version'])}`,
         { found: input['version'], expected: `"${FORMAT_MAJOR}.<minor>"` },
@@ -508,7 +558,7 @@ export function validate(input: unknown, options?: ReadOptions): ValidationResul
   const steps = input['steps'];
   if (Number.isSafeInteger(steps) && (steps as number) > limits.maxSteps) {
     return fail(
-      issue('E_LIMIT', '/steps', `steps = ${steps} exceeds the limit of ${limits.maxSteps}`, {
+      issue('E_LIMIT', 'schema', '/steps', `steps = ${steps} exceeds the limit of ${limits.maxSteps}`, {
         found: steps,
         expected: `at most ${limits.maxSteps}`,
       }),
@@ -518,7 +568,10 @@ export function validate(input: unknown, options?: ReadOptions): ValidationResul
   let out: unknown;
   try {
     out = walker.walk(policyNode, input, '');
-    if (walker.issues.length === 0 && isPlainObject(out)) crossCheck(walker, out);
+    if (walker.issues.length === 0 && isPlainObject(out)) {
+      walker.stage = 'semantic';
+      crossCheck(walker, out);
+    }
   } catch (e) {
     if (!(e instanceof Stop)) throw e;
   }

@@ -58,7 +58,25 @@ describe('verify', () => {
 
   it('refuses an initial state that does not fit the budget', () => {
     const p = policy(1, [{ op: 'forward', from: 0, to: 1 }], { budget: { slots: 0.5 } });
-    expect(verify(p)).toMatchObject({ ok: false, issue: { code: 'E_VERIFY_BUDGET', path: '/budget' } });
+    expect(verify(p)).toMatchObject({ ok: false, issue: { code: 'E_VERIFY_BUDGET', path: '/budget/slots' } });
+    const bytes = policy(1, [{ op: 'forward', from: 0, to: 1 }], {
+      budget: { slots: 1, bytes: 3 },
+      stateBytes: { hidden: 4, internal: 8 },
+    });
+    expect(verify(bytes)).toMatchObject({
+      ok: false,
+      issue: { code: 'E_VERIFY_BUDGET', path: '/budget/bytes' },
+    });
+    // Without stateBytes, budget.bytes is not checked.
+    const unchecked = policy(
+      1,
+      [
+        { op: 'forward', from: 0, to: 1 },
+        { op: 'backward', from: 1, to: 1 },
+      ],
+      { budget: { slots: 1, bytes: 0 }, totals: { forwards: 1, backwards: 1, peakSlots: 1 } },
+    );
+    expect(verify(unchecked).ok).toBe(true);
   });
 
   it('reports a slot overrun in slots and a bytes overrun in bytes, never an undefined budget', () => {

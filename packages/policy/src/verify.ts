@@ -45,7 +45,10 @@ function readable(slots: number): string {
   return String(Number(slots.toPrecision(12)));
 }
 
-/** The slot comparison of docs/policy-format.md 2.4: `a <= b` up to the relative tolerance. */
+/**
+ * The slot comparison of docs/policy-format.md 2.4: `a <= b` up to the relative tolerance, evaluated in IEEE
+ * double arithmetic exactly as written: `a <= b + 1e-9 * max(1, |b|)`.
+ */
 export function slotsWithin(a: number, b: number): boolean {
   return a <= b + SLOT_TOLERANCE * Math.max(1, Math.abs(b));
 }
@@ -132,7 +135,7 @@ export function verify(policy: Policy, options: VerifyOptions = {}): VerifyRepor
   };
   const failure = (code: PolicyErrorCode, path: string, message: string, found?: unknown): VerifyReport => ({
     ok: false,
-    issue: issue(code, path, message, found === undefined ? {} : { found }),
+    issue: issue(code, 'verify', path, message, found === undefined ? {} : { found }),
     counted: counted(),
   });
   /** Account for the current live memory; false when it exceeds the budget. */
@@ -169,7 +172,11 @@ export function verify(policy: Policy, options: VerifyOptions = {}): VerifyRepor
     );
   };
 
-  if (!account()) return overBudget('/budget');
+  // The initial state's slot counts against every budget.
+  if (!account()) {
+    const slotsFit = slotsWithin(1, budgetSlots);
+    return overBudget(slotsFit ? '/budget/bytes' : '/budget/slots');
+  }
 
   const list = policy.instructions;
   for (let i = 0; i < list.length; i++) {
@@ -299,6 +306,21 @@ export function verify(policy: Policy, options: VerifyOptions = {}): VerifyRepor
     if (t.backwards !== backwards) return mismatch('backwards', t.backwards, backwards);
     if (!slotsWithin(t.peakSlots, peakSlots) || !slotsWithin(peakSlots, t.peakSlots)) {
       return mismatch('peakSlots', t.peakSlots, peakSlots);
+    }
+    if (sb === undefined && t.peakBytes !== undefined) {
+      return failure(
+        'E_VERIFY_TOTALS',
+        '/totals/peakBytes',
+        'the header gives peakBytes, but without stateBytes the replay counts no bytes',
+        t.peakBytes,
+      );
+    }
+    if (sb !== undefined && t.peakBytes === undefined) {
+      return failure(
+        'E_VERIFY_TOTALS',
+        '/totals/peakBytes',
+        `the header has stateBytes but no peakBytes; the replay counted ${peakBytes}`,
+      );
     }
     if (sb !== undefined && t.peakBytes !== peakBytes)
       return mismatch('peakBytes', t.peakBytes ?? 0, peakBytes);
