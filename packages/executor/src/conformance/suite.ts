@@ -406,7 +406,8 @@ export function defineConformance(
         for (const strategy of ['hsm', 'msm', 'store-all'] as const) {
           if (!strategies.includes(strategy)) continue;
           const policy = plan(backend, strategy, sb.hidden + Math.floor((steps * sb.internal) / 3));
-          const total = policy.totals.forwards + steps;
+          // One progress event per range: every `forward` and `backward` instruction.
+          const total = policy.instructions.filter((ins) => ins.op !== 'free').length;
           for (let k = 1; k < total; k++) {
             const signal: { aborted: boolean; reason?: unknown } = { aborted: false };
             const tracker = trackHandles(backend);
