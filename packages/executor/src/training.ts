@@ -5,6 +5,7 @@
  */
 import type { Policy, StateBytes } from '@rewind/policy';
 import type { CellBackend, MaybePromise } from './backend.js';
+import type { CellBackendV2 } from './backend-v2.js';
 import { ExecutorError } from './errors.js';
 import { lossTokens, type SequenceBatch } from './model.js';
 import { type OperationTimings, type RunPolicyOptions, runPolicy } from './run-policy.js';
@@ -94,6 +95,9 @@ export function resolveOptimizer(config: OptimizerConfig, base = '/optimizer'): 
   };
 }
 
+/** A backend `TrainableV1.bind` may return: either version of the backend interface. */
+export type BoundBackend = CellBackend | CellBackendV2;
+
 /** An optimizer over one trainable model's parameters, holding its state (moments). */
 export interface TrainableOptimizer {
   /**
@@ -101,7 +105,7 @@ export interface TrainableOptimizer {
    * global norm `clipNorm` (none when undefined) and update the parameters. Returns the global norm
    * before clipping; when it is not finite, the parameters must be left unchanged.
    */
-  step(backend: CellBackend, clipNorm: number | undefined): MaybePromise<number>;
+  step(backend: BoundBackend, clipNorm: number | undefined): MaybePromise<number>;
   /** Release the optimizer's state. */
   dispose(): void;
 }
@@ -124,14 +128,14 @@ export interface TrainableV1<TBatch extends SequenceBatch = SequenceBatch> {
   readonly name: string;
   /** Bytes of one hidden and one internal checkpoint for batches of `batchSize` sequences. */
   stateBytes(batchSize: number): StateBytes;
-  /** A cell backend over `batch`. */
-  bind(batch: TBatch): MaybePromise<CellBackend>;
+  /** A cell backend over `batch` (version 1 or 2 of the backend interface). */
+  bind(batch: TBatch): MaybePromise<BoundBackend>;
   /** Release what `bind` made. */
-  release(backend: CellBackend): MaybePromise<void>;
+  release(backend: BoundBackend): MaybePromise<void>;
   /** An optimizer over the model's parameters. */
   createOptimizer(config: ResolvedOptimizerConfig): TrainableOptimizer;
   /** What the sparsified backward achieved in a bound backend's last pass; undefined when it is off. */
-  sparsityStats?(backend: CellBackend): MaybePromise<SparsityStats | undefined>;
+  sparsityStats?(backend: BoundBackend): MaybePromise<SparsityStats | undefined>;
 }
 
 /** Options of `createTrainer`. */
@@ -294,7 +298,7 @@ export function createTrainer<TBatch extends SequenceBatch>(
 export function createArrayOptimizer(
   params: Readonly<Record<string, Float64Array | Float32Array>>,
   config: ResolvedOptimizerConfig,
-  read: (backend: CellBackend) => MaybePromise<Readonly<Record<string, ArrayLike<number>>>> = async (b) =>
+  read: (backend: BoundBackend) => MaybePromise<Readonly<Record<string, ArrayLike<number>>>> = async (b) =>
     (await b.readGradients()).parameters,
   afterUpdate?: () => void,
 ): TrainableOptimizer {
