@@ -32,6 +32,8 @@ import type {
   CostModelInput,
   FrontierPoint,
   FrontierRequest,
+  MemoryBudget,
+  MemorySpec,
   PlanRequest,
   Prediction,
   StrategyName,
@@ -71,7 +73,7 @@ function context(req: unknown): Ctx {
   const T = normSteps(req['steps']);
   const requested = normStrategy(req['strategy']);
   const cm0 = normCostModel(req['costModel']);
-  const mem = normMemory(req['memory'], req['costModel']);
+  const mem = normMemory(req['memory'], req['costModel'], 'memory', T);
   const maxCells = normMaxCells(req['maxTableCells']);
   const cm = mem.alpha === undefined ? cm0 : { ...cm0, alpha: mem.alpha };
   return { T, cm, budget: mem.budget, maxCells, requested };
@@ -393,6 +395,34 @@ export function predict(req: PlanRequest): Prediction {
   const ctx = context(req);
   const p = prepareRequested(ctx);
   return prediction(ctx, p, execute(ctx, p, false));
+}
+
+/**
+ * The budget a memory spec means for `steps` steps under the cost model: in slots, in bytes where the spec
+ * gives state sizes, and as a share of the memory of store-all. This is how `plan` and `predict` read
+ * `memory` (a `{ share }` included), so callers that need the budget itself (to print it, or to size a
+ * buffer) ask here instead of computing it. Throws `E_INVALID_ARGUMENT` as `plan` does.
+ */
+export function memoryBudget(steps: number, memory: MemorySpec, costModel?: CostModelInput): MemoryBudget {
+  const T = normSteps(steps);
+  normCostModel(costModel);
+  const { budget, alpha: implied } = normMemory(memory, costModel, 'memory', T);
+  const alpha = implied ?? normCostModel(costModel).alpha;
+  const storeAllSlots = 1 + T * alpha;
+  const sb = budget.stateBytes;
+  if (budget.bytes !== undefined && sb !== undefined) {
+    const storeAllBytes = sb.hidden + T * sb.internal;
+    return {
+      slots: budget.slots,
+      bytes: budget.bytes,
+      stateBytes: { hidden: sb.hidden, internal: sb.internal },
+      alpha,
+      storeAllSlots,
+      storeAllBytes,
+      share: budget.bytes / storeAllBytes,
+    };
+  }
+  return { slots: budget.slots, alpha, storeAllSlots, share: budget.slots / storeAllSlots };
 }
 
 /**
