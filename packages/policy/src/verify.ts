@@ -40,6 +40,11 @@ export interface VerifyOptions {
 /** Relative tolerance of slot comparisons (slots are real because alpha is). */
 const SLOT_TOLERANCE = 1e-9;
 
+/** `n` and the unit, singular for exactly 1, the number shown to 12 significant digits. */
+function count(n: number, unit: string): string {
+  return `${Number(n.toPrecision(12))} ${n === 1 ? unit : `${unit}s`}`;
+}
+
 /** The slot comparison of docs/policy-format.md 2.4: `a <= b` up to the relative tolerance. */
 export function slotsWithin(a: number, b: number): boolean {
   return a <= b + SLOT_TOLERANCE * Math.max(1, Math.abs(b));
@@ -145,12 +150,22 @@ export function verify(policy: Policy, options: VerifyOptions = {}): VerifyRepor
   };
   const overBudget = (path: string): VerifyReport => {
     const slots = nh + ni * alpha;
-    const bytes =
-      sb === undefined ? '' : ` (${nh * sb.hidden + ni * sb.internal} bytes, budget ${budgetBytes} bytes)`;
+    const held = `with ${nh} hidden and ${ni} internal checkpoints held`;
+    if (sb !== undefined && budgetBytes !== undefined && slotsWithin(slots, budgetSlots)) {
+      // Within the slots but over the bytes: report the bytes.
+      const bytes = nh * sb.hidden + ni * sb.internal;
+      return failure(
+        'E_VERIFY_BUDGET',
+        path,
+        `live memory ${bytes} bytes exceeds the budget of ${budgetBytes} bytes ${held}`,
+        bytes,
+      );
+    }
+    const bytes = sb === undefined ? '' : ` (${nh * sb.hidden + ni * sb.internal} bytes)`;
     return failure(
       'E_VERIFY_BUDGET',
       path,
-      `live memory ${slots} slots${bytes} exceeds the budget of ${budgetSlots} slots with ${nh} hidden and ${ni} internal checkpoints held`,
+      `live memory ${count(slots, 'slot')}${bytes} exceeds the budget of ${count(budgetSlots, 'slot')} ${held}`,
       slots,
     );
   };
