@@ -1,3 +1,4 @@
+import { DEFAULT_LIMITS } from '@rewind/policy';
 import { invalid, SolverError } from './errors.js';
 import { STRATEGIES, type StrategyName } from './types.js';
 
@@ -164,6 +165,14 @@ function byteBudget(bytes: number, sizes: ByteSizes, costModel: unknown): { budg
     }
   }
   return { budget: { slots: bytes / hidden, bytes, stateBytes: { hidden, internal } }, alpha };
+}
+
+/** Default limit on the instructions of an emitted policy: the reading limit of `@rewind/policy`. */
+export const DEFAULT_MAX_INSTRUCTIONS = DEFAULT_LIMITS.maxInstructions;
+
+export function normMaxInstructions(v: unknown, path = 'maxInstructions'): number {
+  if (v === undefined) return DEFAULT_MAX_INSTRUCTIONS;
+  return finite(v, path, 'a safe integer >= 1', safeInt(1));
 }
 
 export function normMaxCells(v: unknown, path = 'maxTableCells'): number {

@@ -13,6 +13,7 @@ import {
   normBudgets,
   normCostModel,
   normMaxCells,
+  normMaxInstructions,
   normMemory,
   normSteps,
   normStrategy,
@@ -46,6 +47,7 @@ interface Ctx {
   readonly cm: CostModelN;
   readonly budget: BudgetN;
   readonly maxCells: number;
+  readonly maxInstructions: number;
   readonly requested: StrategyName;
 }
 
@@ -62,11 +64,11 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 function context(req: unknown): Ctx {
   if (!isObject(req)) throw invalid('request', req, 'an object { steps, memory, strategy, costModel? }');
   for (const key of Object.keys(req)) {
-    if (!['steps', 'memory', 'strategy', 'costModel', 'maxTableCells'].includes(key)) {
+    if (!['steps', 'memory', 'strategy', 'costModel', 'maxTableCells', 'maxInstructions'].includes(key)) {
       throw new SolverError('E_INVALID_ARGUMENT', `unknown request key ${JSON.stringify(key)}`, {
         path: key,
         found: key,
-        expected: 'one of steps, memory, strategy, costModel, maxTableCells',
+        expected: 'one of steps, memory, strategy, costModel, maxTableCells, maxInstructions',
       });
     }
   }
@@ -75,8 +77,9 @@ function context(req: unknown): Ctx {
   const cm0 = normCostModel(req['costModel']);
   const mem = normMemory(req['memory'], req['costModel'], 'memory', T);
   const maxCells = normMaxCells(req['maxTableCells']);
+  const maxInstructions = normMaxInstructions(req['maxInstructions']);
   const cm = mem.alpha === undefined ? cm0 : { ...cm0, alpha: mem.alpha };
-  return { T, cm, budget: mem.budget, maxCells, requested };
+  return { T, cm, budget: mem.budget, maxCells, maxInstructions, requested };
 }
 
 function memValue(ctx: Ctx, m: Mem): number {
@@ -309,7 +312,7 @@ function prepareRequested(ctx: Ctx): Prepared {
 }
 
 function execute(ctx: Ctx, prepared: Prepared, record: boolean): Emitter {
-  const em = new Emitter(ctx.T, ctx.cm.alpha, ctx.budget.stateBytes, record);
+  const em = new Emitter(ctx.T, ctx.cm.alpha, ctx.budget.stateBytes, record, ctx.maxInstructions);
   prepared.run(em);
   if (em.forwards !== prepared.forwards || em.backwards !== ctx.T) {
     throw new Error(

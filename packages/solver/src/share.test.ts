@@ -133,6 +133,21 @@ describe('memory as a share of store-all', () => {
   });
 });
 
+describe('bounded emission', () => {
+  it('stops emitting at maxInstructions with E_TOO_LARGE, and plans below it as before', () => {
+    const req = { steps: 1000, memory: { slots: 1 }, strategy: 'recompute-all' } as const;
+    const full = plan(req);
+    expect(full.instructions.length).toBe(1998);
+    expect(encodeJson(plan({ ...req, maxInstructions: 1998 }))).toBe(encodeJson(full));
+    const e = thrown(() => plan({ ...req, maxInstructions: 1997 }));
+    expect(e.code).toBe('E_TOO_LARGE');
+    expect(e.path).toBe('maxInstructions');
+    expect(e.message).toContain('more than 1997 instructions');
+    expect(predict({ ...req, maxInstructions: 1 }).forwards).toBe(500500);
+    expect(thrown(() => plan({ ...req, maxInstructions: 0 })).code).toBe('E_INVALID_ARGUMENT');
+  });
+});
+
 function attempt(f: () => unknown): unknown {
   try {
     return encodeJson(f() as never);

@@ -81,6 +81,11 @@ export interface PlanRequest {
    * planning above it throws `E_TOO_LARGE`.
    */
   maxTableCells?: number;
+  /**
+   * Most instructions `plan` emits, default 10^7 (the reading limit of `@rewind/policy`); a policy with
+   * more throws `E_TOO_LARGE` while it is emitted, so memory stays bounded. `predict` emits nothing.
+   */
+  maxInstructions?: number;
 }
 
 /** What a plan costs, computed without emitting the policy. Equal to the totals of `plan(req)`. */
