@@ -119,6 +119,40 @@ describe('interleaved rounds', () => {
     expect(ratio.max).toBeLessThanOrEqual(2.4);
   });
 
+  it('takes a duration the case measures itself', async () => {
+    const m = fakeMachine();
+    const run = () => {
+      m.work(50);
+      return 7;
+    };
+    const [r] = await interleave([{ name: 'x', run, ms: (own: number) => own }], {
+      rounds: 3,
+      warmup: 0,
+      now: m.now,
+      cpu: m.cpu,
+    });
+    expect(r!.ms.median).toBe(7);
+    expect(r!.samples[0]!.result).toBe(7);
+  });
+
+  it('stops when asked, keeping only the rounds every case completed', async () => {
+    const m = fakeMachine();
+    let runs = 0;
+    const cases = ['a', 'b'].map((name) => ({ name, run: () => m.work(10 + runs++) }));
+    const out = await interleave(cases, {
+      rounds: 5,
+      warmup: 0,
+      now: m.now,
+      cpu: m.cpu,
+      shouldStop: () => runs >= 5,
+    });
+    expect(out.map((r) => r.completedRounds)).toEqual([2, 2]);
+    expect(out.map((r) => r.samples.length)).toEqual([2, 2]);
+    await expect(
+      interleave(cases, { rounds: 5, warmup: 0, now: m.now, cpu: m.cpu, shouldStop: () => true }),
+    ).rejects.toThrow(/before the first round/);
+  });
+
   it('refuses no cases and a bad round count', async () => {
     await expect(interleave([])).rejects.toThrow(/no cases/);
     await expect(interleave([{ name: 'x', run: () => 0 }], { rounds: 0 })).rejects.toThrow(/rounds 0/);

@@ -20,6 +20,11 @@ export interface BenchCase<R> {
   readonly name: string;
   /** The work; its result is kept (e.g. counts or peak bytes to report next to the time). */
   run(): R | Promise<R>;
+  /**
+   * The run's own duration in ms, when the work times itself (e.g. to leave out set-up done inside `run`);
+   * by default the wall time of `run`.
+   */
+  ms?(result: R): number;
 }
 
 /** One timed run of one case. */
@@ -45,6 +50,8 @@ export interface CaseResult<R> {
   readonly contaminated: number;
   /** Whether the statistics leave the contaminated runs out. */
   readonly cleanOnly: boolean;
+  /** Rounds kept: `rounds`, or fewer when `shouldStop` ended the measurement early. */
+  readonly completedRounds: number;
 }
 
 export interface InterleaveOptions {
@@ -62,6 +69,11 @@ export interface InterleaveOptions {
   readonly now?: () => number;
   /** CPU readings (default: /proc/stat and `process.cpuUsage`). */
   readonly cpu?: CpuProbe;
+  /**
+   * Checked before every run: when it returns true, measuring stops and only the rounds that every case
+   * completed are kept (see `completedRounds`); none completed throws.
+   */
+  readonly shouldStop?: () => boolean;
 }
 
 /** Run every case once per round, `rounds` rounds, after `warmup` untimed rounds. */
@@ -86,18 +98,21 @@ export async function interleave<R>(
   const samples = cases.map(() => [] as Sample<R>[]);
   const total = rounds * cases.length;
   let done = 0;
-  for (let round = 0; round < rounds; round++) {
+  let completed = 0;
+  measure: for (let round = 0; round < rounds; round++) {
     for (let j = 0; j < cases.length; j++) {
+      if (options.shouldStop?.() === true) break measure;
       // Rotate the order so that no case always runs first (or right after the same neighbour).
       const k = (j + round) % cases.length;
       const c = cases[k] as BenchCase<R>;
       const before = cpu.read();
       const start = now();
       const result = await c.run();
-      const ms = now() - start;
+      const wall = now() - start;
+      const ms = c.ms === undefined ? wall : c.ms(result);
       const after = cpu.read();
       const foreign = before === undefined || after === undefined ? undefined : foreignMs(before, after);
-      const contaminated = foreign !== undefined && ms > 0 && foreign / ms > threshold;
+      const contaminated = foreign !== undefined && wall > 0 && foreign / wall > threshold;
       (samples[k] as Sample<R>[]).push({
         round,
         ms,
@@ -108,9 +123,11 @@ export async function interleave<R>(
       done++;
       options.onSample?.(done, total, c.name);
     }
+    completed++;
   }
+  if (completed === 0) throw new RangeError('bench-kit: stopped before the first round completed');
   return cases.map((c, k) => {
-    const all = samples[k] as Sample<R>[];
+    const all = (samples[k] as Sample<R>[]).filter((s) => s.round < completed);
     const clean = all.filter((s) => !s.contaminated);
     const cleanOnly = clean.length >= Math.min(minClean, all.length);
     return {
@@ -119,6 +136,7 @@ export async function interleave<R>(
       ms: summarize((cleanOnly ? clean : all).map((s) => s.ms)),
       contaminated: all.length - clean.length,
       cleanOnly,
+      completedRounds: completed,
     };
   });
 }
