@@ -6,60 +6,27 @@ import { fileURLToPath } from 'node:url';
 import { decodeJson, encodeJson } from '@rewind/policy';
 import { describe, expect, it } from 'vitest';
 import { parseMemory, parseStateBytes, UsageError } from './args.js';
-import type { Io } from './io.js';
-import { EXIT, main, skipRunnerBanner } from './main.js';
-
-interface Captured {
-  code: number;
-  stdout: Uint8Array;
-  text: string;
-  stderr: string;
-}
-
-async function run(
-  argv: string[],
-  stdin: Uint8Array = new Uint8Array(),
-  files = new Map<string, Uint8Array>(),
-) {
-  const out: Uint8Array[] = [];
-  let err = '';
-  const enc = new TextEncoder();
-  const io: Io = {
-    stdout: { write: (c: string | Uint8Array) => out.push(typeof c === 'string' ? enc.encode(c) : c) },
-    stderr: { write: (c: string) => (err += c) },
-    readStdin: async () => stdin,
-    readFile: async (p) => {
-      const f = files.get(p);
-      if (f === undefined) throw Object.assign(new Error(`ENOENT: no such file '${p}'`), { code: 'ENOENT' });
-      return f;
-    },
-    writeFile: async (p, d) => {
-      files.set(p, typeof d === 'string' ? enc.encode(d) : d);
-    },
-    makeDir: async () => {},
-    now: () => performance.now(),
-  };
-  const code = await main(argv, io);
-  const stdout = new Uint8Array(out.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of out) {
-    stdout.set(c, at);
-    at += c.length;
-  }
-  const result: Captured = { code, stdout, text: new TextDecoder().decode(stdout), stderr: err };
-  return result;
-}
+import { run } from './cli.test-util.js';
+import { COMMANDS } from './commands/index.js';
+import { EXIT, skipRunnerBanner } from './main.js';
 
 describe('rewind command line', () => {
   it('prints help for the program and for every command', async () => {
-    for (const argv of [
-      [],
-      ['--help'],
-      ...['plan', 'cost', 'verify', 'frontier', 'demo'].map((c) => [c, '--help']),
-    ]) {
+    for (const argv of [[], ['--help'], ...COMMANDS.map((c) => [c.name, '--help'])]) {
       const r = await run(argv);
       expect(r.code).toBe(EXIT.ok);
       expect(r.text).toMatch(/Usage: rewind/);
+    }
+  });
+
+  it('lists every command with its summary, and every option of a command in its help', async () => {
+    const main = await run(['--help']);
+    expect(COMMANDS).toHaveLength(8);
+    for (const c of COMMANDS) {
+      expect(main.text).toMatch(new RegExp(`^  ${c.name} +${c.summary.replace(/[()]/g, '.')}$`, 'm'));
+      const own = await run([c.name, '--help']);
+      for (const o of c.options) expect(own.text).toContain(`--${o.name}`);
+      expect((await run(['help', c.name])).text).toBe(own.text);
     }
   });
 
@@ -67,6 +34,7 @@ describe('rewind command line', () => {
     const a = await run(['nonsense']);
     expect(a.code).toBe(EXIT.usage);
     expect(a.stderr).toContain('unknown command "nonsense"');
+    expect(a.stderr).toContain('plan, cost, verify, frontier, train, bench, report, demo');
     const b = await run(['plan', '--steps', '10', '--memory', '5', '--bogus']);
     expect(b.code).toBe(EXIT.usage);
     expect(b.stderr).not.toMatch(/\n\s+at /);
@@ -333,7 +301,7 @@ describe('rewind command line', () => {
       '4',
       '--hidden',
       '16',
-      '--iterations',
+      '--rounds',
       '1',
       '--budgets',
       '25',
@@ -428,7 +396,8 @@ describe('argument parsing', () => {
     expect(parseMemory('64MiB')).toEqual({ kind: 'bytes', bytes: 64 * 1024 * 1024 });
     expect(parseMemory('1.5GB')).toEqual({ kind: 'bytes', bytes: 1.5e9 });
     expect(parseMemory('5%')).toEqual({ kind: 'percent', percent: 5 });
-    for (const bad of ['', '-1', '0', '5 parsecs', '150%', 'NaN', '1e3'])
+    expect(parseMemory('1e3')).toEqual({ kind: 'slots', slots: 1000 });
+    for (const bad of ['', '-1', '0', '5 parsecs', '150%', '0%', 'NaN', '1e400', '5 XB'])
       expect(() => parseMemory(bad)).toThrow(UsageError);
   });
 
