@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeJson, encodeJson } from '@rewind/policy';
+import { plan } from '@rewind/solver';
 import { describe, expect, it } from 'vitest';
 import { parseMemory, parseStateBytes, UsageError } from './args.js';
 import { run } from './cli.test-util.js';
@@ -66,6 +67,26 @@ describe('rewind command line', () => {
     expect(verified.code).toBe(EXIT.ok);
     const summary = JSON.parse(verified.text) as Record<string, unknown>;
     expect(summary).toMatchObject({ ok: true, format: 'json', steps: 200, forwards: policy.totals.forwards });
+  });
+
+  it('plans exactly what the former share-of-store-all arithmetic planned', async () => {
+    for (const [steps, percent, alpha, strategy] of [
+      [1000, 5, 1, 'msm'],
+      [1000, 5, 4.5, 'msm'],
+      [200, 10, 2.5, 'ism'],
+      [777, 3, 3.25, 'hsm'],
+      [1000, 20, 1.5, 'chen-sqrt'],
+      [50, 50, 6, 'auto'],
+    ] as const) {
+      const r = await run([
+        'plan',
+        ...['--steps', String(steps), '--memory', `${percent}%`, '--alpha', String(alpha)],
+        ...['--strategy', strategy],
+      ]);
+      const slots = (percent / 100) * (1 + steps * alpha);
+      const former = plan({ steps, memory: { slots }, strategy, costModel: { alpha, backwardCost: 2 } });
+      expect(r.text).toBe(`${encodeJson(former)}\n`);
+    }
   });
 
   it('writes and reads the binary encoding', async () => {
