@@ -21,21 +21,23 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(0);
 });
 
-// Ctrl-C: commands that keep what finished (train, bench, demo) stop after the work in progress; the
-// others stop at once (their outputs are written atomically, so nothing half-written is left). A second
-// Ctrl-C stops at once.
+// Ctrl-C: commands that keep what finished (train, bench, demo) stop after the iteration or round in
+// progress, then print and write what finished, and exit 130; a second Ctrl-C stops at once. The other
+// commands are ended by the signal at once, as without a handler (their outputs are written atomically, so
+// nothing half-written is left).
 const interrupt = new AbortController();
-process.on('SIGINT', () => {
-  if (command?.keepsPartialResults === true && !interrupt.signal.aborted) {
+if (command?.keepsPartialResults === true) {
+  process.on('SIGINT', () => {
+    if (interrupt.signal.aborted) {
+      process.stderr.write(`\n${label}: interrupted again; stopping now\n`);
+      process.exit(EXIT.interrupted);
+    }
     interrupt.abort();
     process.stderr.write(
       `\n${label}: interrupted: finishing the work in progress to keep what finished (Ctrl-C again to stop now)\n`,
     );
-    return;
-  }
-  process.stderr.write(`\n${label}: interrupted; nothing more was written\n`);
-  process.exit(EXIT.interrupted);
-});
+  });
+}
 
 const code = await main(process.argv.slice(2), processIo(interrupt.signal));
 process.exitCode = code;

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -438,6 +438,80 @@ describe('argument parsing', () => {
 
 describe('the built command', () => {
   const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+  const repo = fileURLToPath(new URL('../../..', import.meta.url));
+  const hasPnpm = spawnSync('pnpm', ['--version'], { encoding: 'utf8' }).status === 0;
+
+  it.skipIf(!hasPnpm)("writes clean output through the README's form, pnpm -s rewind (no banner)", () => {
+    const r = spawnSync(
+      'pnpm',
+      ['-s', 'rewind', 'plan', '--steps', '30', '--memory', '6', '--strategy', 'hsm'],
+      {
+        cwd: repo,
+        encoding: 'utf8',
+      },
+    );
+    expect(r.status).toBe(0);
+    expect(r.stdout.startsWith('{"budget"')).toBe(true);
+    expect(decodeJson(new TextEncoder().encode(r.stdout)).steps).toBe(30);
+  });
+
+  it('stops a planning command at once on Ctrl-C, without a stack trace', async () => {
+    const child = spawn('node', [cli, 'frontier', '--steps', '40000', '--alpha', '1.2', '--json'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const closed = new Promise<NodeJS.Signals | null>((ok) => child.on('close', (_code, s) => ok(s)));
+    const guard = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    await new Promise((ok) => setTimeout(ok, 1000));
+    const sent = performance.now();
+    child.kill('SIGINT');
+    const signal = await closed;
+    clearTimeout(guard);
+    expect(signal).toBe('SIGINT');
+    expect(performance.now() - sent).toBeLessThan(3000);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('keeps and writes the iterations that finished when training is interrupted (exit 130)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rewind-int-'));
+    const out = join(dir, 't.json');
+    const args = ['train', '--backend', 'tfjs-cpu', '--steps', '8', '--batch', '2', '--hidden', '4'];
+    const child = spawn('node', [cli, ...args, '--iterations', '1000000', '--json-out', out], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    const started = new Promise<void>((ok) =>
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('training ')) ok();
+      }),
+    );
+    const closed = new Promise<number | null>((ok) => child.on('close', ok));
+    // Never leave the child running, whatever happens to the test.
+    const guard = setTimeout(() => child.kill('SIGKILL'), 45_000);
+    await started;
+    await new Promise((ok) => setTimeout(ok, 2000));
+    child.kill('SIGINT');
+    const code = await closed;
+    clearTimeout(guard);
+    expect(code).toBe(EXIT.interrupted);
+    expect(stderr).toMatch(/rewind train: interrupted after \d+ of 1000000 iterations/);
+    expect(stderr).not.toMatch(/\n\s+at /);
+    const file = JSON.parse(readFileSync(out, 'utf8')) as {
+      history: unknown[];
+      summary: { interrupted: boolean };
+    };
+    expect(file.history.length).toBeGreaterThan(0);
+    expect(file.summary.interrupted).toBe(true);
+    expect(stdout).toContain(`${file.history.length} iterations (interrupted; 1000000 asked for)`);
+  });
 
   it('pipes plan into verify between two processes', () => {
     const policy = execFileSync('node', [

@@ -117,6 +117,8 @@ export async function trainLoop(
   const out: StepOutcome[] = [];
   const progress = new Progress(io, label);
   for (let i = 0; i < iterations; i++) {
+    // Let the event loop run (a step may resolve without ever yielding to it), so that Ctrl-C is seen.
+    await new Promise((resolve) => setImmediate(resolve));
     if (io.signal?.aborted === true) {
       progress.done();
       return { steps: out, interrupted: true };
@@ -307,7 +309,8 @@ export async function measureSchedules(
   const results = await interleave(
     cases.map((c) => ({
       name: c.name,
-      run: () => {
+      run: async () => {
+        await new Promise((resolve) => setImmediate(resolve)); // so that Ctrl-C is seen between runs
         // The first run of every round (the warm-up's included) samples a fresh batch; the others reuse it.
         const sameBatch = runs % cases.length !== 0;
         runs++;
