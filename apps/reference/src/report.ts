@@ -154,6 +154,7 @@ export function reportFigures(input: ReportInput): Figure[] {
               type: 'nominal',
               title: 'strategy (lines: predicted)',
               scale: { domain: [...STRATEGIES, 'store-all'] },
+              legend: { titleLimit: 320 },
             },
           },
         },
