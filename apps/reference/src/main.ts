@@ -58,7 +58,9 @@ export function describeFailure(e: unknown): { code: string; message: string; ex
         : e.code === 'E_INVALID_ARGUMENT' || e.code === 'E_TOO_LARGE'
           ? EXIT.usage
           : EXIT.failure;
-    return { code: e.code, message: `${optionOf(e.path)}${tidy(e.message)}`, exit };
+    // The command line cannot raise the solver's size limits: drop that advice.
+    const message = tidy(e.message).replace(/ \(max\w+\)/, '').replace(/,? or raise max\w+/, '');
+    return { code: e.code, message: `${optionOf(e.path)}${message}`, exit };
   }
   if (e instanceof PolicyError)
     return { code: e.code, message: tidy(e.message.replace(/^E_[A-Z_]+:? /, '')), exit: EXIT.invalid };

@@ -182,7 +182,7 @@ export class Emitter {
     if (this.out.length >= this.maxInstructions) {
       throw new SolverError(
         'E_TOO_LARGE',
-        `the policy has more than ${this.maxInstructions} instructions (maxInstructions); use a larger budget, another strategy, or raise maxInstructions`,
+        `the policy has more than ${this.maxInstructions} instructions (maxInstructions); use a larger budget or another strategy, or raise maxInstructions`,
         {
           path: 'maxInstructions',
           found: this.out.length + 1,
