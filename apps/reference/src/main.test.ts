@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { parseMemory, parseStateBytes, UsageError } from './args.js';
 import { run } from './cli.test-util.js';
 import { COMMANDS } from './commands/index.js';
-import { EXIT, skipRunnerBanner } from './main.js';
+import { describeFailure, EXIT, skipRunnerBanner } from './main.js';
 
 describe('rewind command line', () => {
   it('prints help for the program and for every command', async () => {
@@ -410,6 +410,42 @@ describe('rewind command line', () => {
   });
 });
 
+describe('errors that reach main', () => {
+  it('map to one line and a documented exit code, whatever threw them', () => {
+    expect(
+      describeFailure(
+        new TypeError("Cannot read properties of undefined (reading 'x')\n    at f (a.js:1:1)"),
+      ),
+    ).toEqual({
+      code: 'E_INTERNAL',
+      message: "TypeError: Cannot read properties of undefined (reading 'x')",
+      exit: EXIT.failure,
+    });
+    const errno = Object.assign(new Error("EACCES: permission denied, open 'x'"), { code: 'EACCES' });
+    expect(describeFailure(errno)).toEqual({
+      code: 'EACCES',
+      message: "permission denied, open 'x'",
+      exit: EXIT.failure,
+    });
+    const backend = Object.assign(new Error('E_BACKEND_INIT: no wasm'), { code: 'E_BACKEND_INIT' });
+    expect(describeFailure(backend)).toMatchObject({
+      code: 'E_BACKEND_INIT',
+      message: 'no wasm',
+      exit: EXIT.failure,
+    });
+    expect(describeFailure('depth must be >=2')).toEqual({
+      code: 'E_INTERNAL',
+      message: 'depth must be >=2',
+      exit: EXIT.failure,
+    });
+    expect(describeFailure(new UsageError('E_X', 'bad'))).toEqual({
+      code: 'E_X',
+      message: 'bad',
+      exit: EXIT.usage,
+    });
+  });
+});
+
 describe('argument parsing', () => {
   it('reads memory as slots, bytes or a share of store-all', () => {
     expect(parseMemory('120')).toEqual({ kind: 'slots', slots: 120 });
@@ -511,6 +547,16 @@ describe('the built command', () => {
     expect(file.history.length).toBeGreaterThan(0);
     expect(file.summary.interrupted).toBe(true);
     expect(stdout).toContain(`${file.history.length} iterations (interrupted; 1000000 asked for)`);
+  });
+
+  it('maps an error thrown outside the command (e.g. from a backend callback) to one line and exit 4', () => {
+    // Thrown from a timer while tfjs-wasm (whose own handler re-throws with a stack trace) is loaded.
+    const boom = 'data:text/javascript,setTimeout(()=>{throw new Error("boom")},1500)';
+    const args = ['train', '--steps', '50', '--batch', '2', '--hidden', '8', '--iterations', '1000000'];
+    const r = spawnSync('node', ['--import', boom, cli, ...args], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(EXIT.failure);
+    expect(r.stderr).toMatch(/\nrewind train: E_INTERNAL: Error: boom\n$/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('pipes plan into verify between two processes', () => {

@@ -59,7 +59,9 @@ export function describeFailure(e: unknown): { code: string; message: string; ex
           ? EXIT.usage
           : EXIT.failure;
     // The command line cannot raise the solver's size limits: drop that advice.
-    const message = tidy(e.message).replace(/ \(max\w+\)/, '').replace(/,? or raise max\w+/, '');
+    const message = tidy(e.message)
+      .replace(/ \(max\w+\)/, '')
+      .replace(/,? or raise max\w+/, '');
     return { code: e.code, message: `${optionOf(e.path)}${message}`, exit };
   }
   if (e instanceof PolicyError)
