@@ -2,6 +2,7 @@ import { plan } from '@rewind/solver';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from './args.js';
 import { memoryIo, run } from './cli.test-util.js';
+import { main } from './main.js';
 import type { ModelSpec, Runner, StepOutcome } from './runners.js';
 import { checkText, DivergedError, predictedTimeRatio, recomputedSteps, train, trainLoop } from './train.js';
 
@@ -113,6 +114,49 @@ describe('the training loop', () => {
     expect(r.code).toBe(EXIT.interrupted);
     expect(r.stderr).toContain('interrupted before the first iteration finished; nothing was written');
     expect(files.has('t.json')).toBe(false);
+  });
+});
+
+describe('an interrupted bench', () => {
+  it('keeps and writes the rounds every strategy completed, and exits 130', async () => {
+    const controller = new AbortController();
+    const files = new Map<string, Uint8Array>();
+    const out: Uint8Array[] = [];
+    const err = { text: '' };
+    const io = memoryIo(new Uint8Array(), files, out, err, controller.signal);
+    // The progress bar reads the clock once per timed run: stop after the first round of two strategies.
+    let reads = 0;
+    const timed = {
+      ...io,
+      now: () => {
+        reads++;
+        if (reads === 3) controller.abort();
+        return performance.now();
+      },
+    };
+    const args = [
+      'bench',
+      '--steps',
+      '20',
+      '--batch',
+      '2',
+      '--hidden',
+      '4',
+      '--strategies',
+      'msm',
+      '--budgets',
+      '50',
+    ];
+    const code = await main([...args, '--rounds', '5', '--out', 'b.json'], timed);
+    expect(code).toBe(EXIT.interrupted);
+    expect(err.text).toContain('rewind bench: interrupted; kept 1 of 1 backend and length cases');
+    const file = JSON.parse(new TextDecoder().decode(files.get('b.json'))) as {
+      runs: { strategy: string; measured: { rounds: number } }[];
+    };
+    expect(file.runs.map((r) => [r.strategy, r.measured.rounds])).toEqual([
+      ['store-all', 1],
+      ['msm', 1],
+    ]);
   });
 });
 
