@@ -1,8 +1,8 @@
 import { type FrontierPoint, frontier, STRATEGIES, type StrategyName } from '@rewind/solver';
-import { EXIT, parseChoice, parseCount, parseList, parseReal, UsageError } from '../args.js';
+import { EXIT, formatDuration, parseChoice, parseCount, parseList, parseReal, UsageError } from '../args.js';
 import { logBudgets } from '../budgets.js';
 import { Progress } from '../io.js';
-import { checkFrontierSize, LIMITS } from '../limits.js';
+import { checkFrontierSize, frontierSeconds, LIMITS } from '../limits.js';
 import { asciiChart } from '../plot.js';
 import { type Command, str } from './command.js';
 
@@ -73,6 +73,12 @@ export const frontierCommand: Command = {
     checkFrontierSize(steps, alpha, strategies);
     const storeAll = 1 + steps * alpha;
     const budgets = logBudgets(storeAll, points);
+    const estimate = frontierSeconds(steps, alpha, strategies);
+    if (estimate >= 3) {
+      io.stderr.write(
+        `frontier: the ism and msm dynamic programs for T=${steps} take up to about ${formatDuration(estimate)}\n`,
+      );
+    }
     const progress = new Progress(io, 'frontier');
     const rows: FrontierPoint[] = [];
     for (const [i, s] of strategies.entries()) {

@@ -1,7 +1,7 @@
-import { EXIT, parseCount, parseReal, UsageError } from '../args.js';
+import { EXIT, formatDuration, parseCount, parseReal, UsageError } from '../args.js';
 import type { Io } from '../io.js';
 import { Progress } from '../io.js';
-import { checkFrontierSize, LIMITS } from '../limits.js';
+import { checkFrontierSize, frontierSeconds, LIMITS } from '../limits.js';
 import { type Figure, type ReportInput, renderSvg, reportFigures, reportHtml } from '../report.js';
 import { checkBenchFile, checkTrainFile } from '../report-input.js';
 import { type Command, str } from './command.js';
@@ -69,6 +69,12 @@ export const reportCommand: Command = {
       ...(benchPath === undefined ? {} : { bench: checkBenchFile(await readJson(io, benchPath), benchPath) }),
       trains: await Promise.all(trainPaths.map(async (p) => checkTrainFile(await readJson(io, p), p))),
     };
+    const estimate = frontierSeconds(steps, alpha, ['ism', 'msm']);
+    if (estimate >= 3) {
+      io.stderr.write(
+        `report: the ism and msm frontiers for T=${steps} take up to about ${formatDuration(estimate)}\n`,
+      );
+    }
     const progress = new Progress(io, 'report');
     progress.update(0, 1, 'planning');
     const figures = reportFigures(input);
