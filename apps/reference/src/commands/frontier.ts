@@ -81,8 +81,13 @@ export const frontierCommand: Command = {
     }
     const progress = new Progress(io, 'frontier');
     const rows: FrontierPoint[] = [];
-    for (const [i, s] of strategies.entries()) {
-      progress.update(i, strategies.length, s);
+    // Progress weighted by each strategy's share of the work (the dynamic programs dominate).
+    const weight = (s: string): number => (s === 'msm' ? 1 : s === 'ism' ? 0.2 : 0.01);
+    const total = strategies.reduce((n, s) => n + weight(s), 0);
+    let done = 0;
+    for (const s of strategies) {
+      progress.update(done, total, s);
+      done += weight(s);
       rows.push(...frontier({ steps, costModel: { alpha, backwardCost }, strategies: [s], budgets }));
     }
     progress.done();
