@@ -135,6 +135,44 @@ describe('rewind command line', () => {
     expect(p.totals.peakBytes).toBeLessThanOrEqual(1024 * 1024);
   });
 
+  it('takes alpha from --state-bytes when --alpha is not given', async () => {
+    const r = await run([
+      'plan',
+      '--steps',
+      '1000',
+      '--memory',
+      '5%',
+      '--state-bytes',
+      '65536:294912',
+      '--strategy',
+      'msm',
+    ]);
+    expect(r.code).toBe(EXIT.ok);
+    const p = decodeJson(r.stdout);
+    expect(p.costModel.alpha).toBe(4.5);
+    expect(p.budget.bytes).toBe(Math.floor(0.05 * (65536 + 1000 * 294912)));
+    const same = await run([
+      ...['plan', '--steps', '1000', '--memory', '5%', '--state-bytes', '65536:294912'],
+      ...['--strategy', 'msm', '--alpha', '4.5'],
+    ]);
+    expect(same.text).toBe(r.text);
+    const cost = await run([
+      'cost',
+      '--steps',
+      '1000',
+      '--memory',
+      '5%',
+      '--state-bytes',
+      '65536:294912',
+      '--json',
+    ]);
+    expect(cost.code).toBe(EXIT.ok);
+    expect(JSON.parse(cost.text)).toMatchObject({
+      memory: null,
+      memoryBytes: Math.floor(0.05 * (65536 + 1000 * 294912)),
+    });
+  });
+
   it('reports the cost as one JSON object', async () => {
     const r = await run([
       'cost',
