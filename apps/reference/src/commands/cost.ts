@@ -1,4 +1,4 @@
-import { predict } from '@rewind/solver';
+import { memoryBudget, predict } from '@rewind/solver';
 import { EXIT, formatBytes, plural } from '../args.js';
 import type { Command } from './command.js';
 import { PLAN_OPTIONS, planRequest } from './plan.js';
@@ -19,11 +19,12 @@ export const costCommand: Command = {
   async run({ io, values }) {
     const request = planRequest(values);
     const p = predict(request);
+    const budget = memoryBudget(request.steps, request.memory, request.costModel);
     const summary = {
       strategy: p.strategy,
       steps: p.steps,
-      memory: 'bytes' in request.memory ? null : p.budgetSlots,
-      memoryBytes: 'bytes' in request.memory ? request.memory.bytes : null,
+      memory: budget.bytes === undefined ? p.budgetSlots : null,
+      memoryBytes: budget.bytes ?? null,
       forwards: p.forwards,
       backwards: p.backwards,
       peakMemory: p.peakSlots,
