@@ -134,7 +134,7 @@ export const benchCommand: Command = {
     const contaminated = result.runs.reduce((n, r) => n + (r.measured.contaminatedRounds ?? 0), 0);
     if (contaminated > 0) {
       io.stdout.write(
-        `\n${contaminated} runs were left out: other processes took more than a quarter of a core meanwhile\n`,
+        `\n${contaminated} runs saw other processes take more than a quarter of a core; they are left out of a row's statistics where 3 or more clean runs remain, else kept (read such rows with care)\n`,
       );
     }
     return interrupted ? EXIT.interrupted : EXIT.ok;
