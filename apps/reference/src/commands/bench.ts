@@ -16,7 +16,7 @@ export const benchCommand: Command = {
     "sequence length and budget given, next to the cost model's predictions. The strategies run in interleaved\n" +
     'rounds (every round samples one batch and runs every schedule on it, after one warm-up round); times are\n' +
     'medians over the rounds with their min-max, time ratios the median of the per-round ratios to store-all.\n' +
-    'Rounds during which other processes took more than a quarter of a core are left out (and counted).\n' +
+    'Runs during which other processes took more than a quarter of a core are counted and left out (when 3 or more clean runs remain).\n' +
     'Interrupted (Ctrl-C), it keeps the rounds that completed, writes them and exits 130.',
   options: [
     ...MODEL_OPTIONS.map((o) =>
