@@ -76,7 +76,8 @@ export function percentToSlots(steps: number, alpha: number, percent: number): n
   try {
     return memoryBudget(steps, { share: percent / 100 }, { alpha }).slots;
   } catch (e) {
-    if (e instanceof SolverError && e.path === 'memory.share') return undefined;
+    // The share is out of range (the path reads memory.share, or /memory/share as a JSON pointer).
+    if (e instanceof SolverError && /share$/.test(e.path ?? '')) return undefined;
     throw e;
   }
 }

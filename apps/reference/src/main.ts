@@ -38,13 +38,13 @@ function tidy(message: string): string {
     .replace(/\b1 (slot|byte)s\b/g, '1 $1');
 }
 
-/** Command-line names of the solver's request fields. */
+/** Command-line names of the solver's request fields (dotted paths or JSON pointers). */
 function optionOf(path: string | undefined): string {
-  if (path === undefined) return '';
-  if (path.startsWith('memory')) return '--memory: ';
-  if (path === 'steps') return '--steps: ';
-  if (path === 'costModel.alpha') return '--alpha: ';
-  if (path === 'costModel.backwardCost') return '--backward-cost: ';
+  const p = (path ?? '').replace(/^\//, '').replace(/\//g, '.');
+  if (p.startsWith('memory')) return '--memory: ';
+  if (p === 'steps') return '--steps: ';
+  if (p === 'costModel.alpha') return '--alpha: ';
+  if (p === 'costModel.backwardCost') return '--backward-cost: ';
   return '';
 }
 
