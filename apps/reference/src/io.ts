@@ -141,7 +141,13 @@ export function processIo(signal?: AbortSignal): Io {
   return {
     stdout: process.stdout,
     stderr: process.stderr,
-    readStdin(maxBytes) {
+    async readStdin(maxBytes) {
+      if (process.stdin.isTTY === true) {
+        throw new UsageError(
+          'E_TTY',
+          'standard input is a terminal: pipe a policy in (... | rewind verify -) or give a FILE',
+        );
+      }
       return readBounded(process.stdin, maxBytes, 'standard input', () => process.stdin.destroy());
     },
     async readFile(path, maxBytes) {
