@@ -597,6 +597,18 @@ describe('the built command', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
+  const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
+  it.skipIf(!hasScript)('refuses a terminal as standard input of verify - instead of waiting on it', () => {
+    // `script` gives the command a terminal; without the check it would wait for input until killed.
+    const r = spawnSync('script', ['-qec', `node ${cli} verify -`, '/dev/null'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    expect(r.status).toBe(EXIT.usage);
+    expect(r.stdout).toContain('rewind verify: E_TTY: standard input is a terminal');
+  });
+
   it('pipes plan into verify between two processes', () => {
     const policy = execFileSync('node', [
       cli,
