@@ -3,8 +3,9 @@ import { STRATEGIES, type StrategyName } from '@rewind/solver';
 import { EXIT, formatBytes, parseChoice, parseCount, parseList, parseMemory, UsageError } from '../args.js';
 import { LIMITS } from '../limits.js';
 import type { BenchFile } from '../report.js';
+import { BACKENDS } from '../runners.js';
 import { type BenchPart, bench, benchMachine } from '../train.js';
-import { type Command, str } from './command.js';
+import { type Command, type OptionSpec, str } from './command.js';
 import { MODEL_OPTIONS, modelSpec, readText } from './model.js';
 
 export const benchCommand: Command = {
@@ -16,24 +17,28 @@ export const benchCommand: Command = {
     "sequence length and budget given, next to the cost model's predictions. The strategies run in interleaved\n" +
     'rounds (every round samples one batch and runs every schedule on it, after one warm-up round); times are\n' +
     'medians over the rounds with their min-max, time ratios the median of the per-round ratios to store-all.\n' +
-    'Runs during which other processes took more than a quarter of a core are counted and left out (when 3 or more clean runs remain).\n' +
+    'Runs during which other processes took more than a quarter of a core are counted, and left out when 3 or\n' +
+    'more clean runs remain.\n' +
     'Interrupted (Ctrl-C), it keeps the rounds that completed, writes them and exits 130.',
   options: [
-    ...MODEL_OPTIONS.map((o) =>
-      o.name === 'backend'
-        ? {
-            ...o,
-            value: 'B,B',
-            help: `one or more of ${o.help.replace(' (default tfjs-wasm)', '').split(' | ').join(', ')}, side by side (default tfjs-wasm)`,
-          }
-        : o.name === 'steps'
-          ? {
-              ...o,
-              value: 'T,T',
-              help: `one or more sequence lengths, 1 to ${LIMITS.trainSteps} (default 1000)`,
-            }
-          : o,
-    ),
+    ...MODEL_OPTIONS.map((o): OptionSpec => {
+      // Backends and lengths take lists here: every combination is measured.
+      if (o.name === 'backend') {
+        return {
+          ...o,
+          value: 'B,B',
+          help: `one or more of ${BACKENDS.join(', ')}, side by side (default tfjs-wasm)`,
+        };
+      }
+      if (o.name === 'steps') {
+        return {
+          ...o,
+          value: 'T,T',
+          help: `one or more sequence lengths, 1 to ${LIMITS.trainSteps} (default 1000)`,
+        };
+      }
+      return o;
+    }),
     {
       name: 'budgets',
       type: 'string' as const,
