@@ -240,6 +240,34 @@ describe.skipIf(!hasChromium)(suite, () => {
     expect(Number(await cardValue(page, 'forwards'))).toBe(expected.forwards);
   });
 
+  it('says what is wrong with a link whose inputs are invalid, instead of computing forever', async () => {
+    const fresh = await browser!.newPage();
+    try {
+      await fresh.goto(`${url}#T=0`);
+      await fresh.waitForFunction(() => document.body.dataset['state'] === 'invalid', undefined, {
+        timeout: 30_000,
+      });
+      expect(await fresh.textContent('#steps-error')).toMatch(/T must be a whole number/);
+      expect(await fresh.isHidden('#problem')).toBe(false);
+      expect(await fresh.textContent('#problem')).toMatch(/The inputs cannot be planned/);
+      expect(await fresh.textContent('#frontier')).not.toMatch(/Computing/);
+      expect(await fresh.textContent('#frontier')).toMatch(/No frontier: the inputs are not valid/);
+      await fresh.goto(`${url}#T=100&budget=150&unit=percent`);
+      await fresh.reload();
+      await fresh.waitForFunction(() => document.body.dataset['state'] === 'invalid', undefined, {
+        timeout: 30_000,
+      });
+      expect(await fresh.textContent('#budget-error')).toMatch(/> 0% and <= 100%/);
+      await fresh.click('#reset-inputs');
+      await fresh.waitForFunction(() => document.body.dataset['frontier'] === 'ready', undefined, {
+        timeout: 30_000,
+      });
+      expect(await fresh.isHidden('#problem')).toBe(true);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('explains bad input inline and never blanks the page', async () => {
     await page.fill('#steps', 'abc');
     await page.waitForFunction(() => document.body.dataset['state'] === 'invalid');

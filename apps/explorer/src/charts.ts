@@ -300,7 +300,7 @@ export function timelineSvg(tl: Timeline, options: TimelineOptions = {}): Timeli
       'data-duration': tl.duration,
       'data-steps': tl.steps,
     },
-    `Timeline of the policy: ${tl.forwards} forward steps (${tl.recomputed} recomputed) and ${tl.backwards} backward steps`,
+    `Timeline of the policy: ${tl.forwards} forward steps (${tl.recomputed} recomputed steps beyond the first pass) and ${tl.backwards} backward steps`,
     body,
   );
   return { markup, mode, pieces };

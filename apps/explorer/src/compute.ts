@@ -4,7 +4,7 @@
  * strategy at the same budget, and the cost-memory frontier.
  */
 import { type Counted, type MemoryProfile, type Policy, verify } from '@rewind/policy';
-import { type FrontierPoint, frontier, plan, predict, SolverError } from '@rewind/solver';
+import { type FrontierPoint, frontier, plan, predict, SLOT_TOLERANCE, SolverError } from '@rewind/solver';
 import { PAGE_STRATEGIES, type PageStrategy, type Settings, storeAllSlots } from './inputs';
 
 /** A failure of the solver (or of verification), in a form that crosses a worker boundary. */
@@ -180,7 +180,7 @@ export function verifyPolicy(policy: Policy): Planned | Failure {
  * else about 60 budgets spaced evenly on a log scale; the current budget is always one of them.
  */
 export function frontierBudgets(steps: number, alpha: number, current: number): number[] {
-  const top = Math.ceil(storeAllSlots(steps, alpha) - 1e-9);
+  const top = Math.ceil(storeAllSlots(steps, alpha) * (1 - SLOT_TOLERANCE));
   const set = new Set<number>();
   if (top <= 160) {
     for (let b = 1; b <= top; b++) set.add(b);

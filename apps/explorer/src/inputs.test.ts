@@ -1,3 +1,4 @@
+import { memoryBudget } from '@rewind/solver';
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_INPUTS,
@@ -7,6 +8,7 @@ import {
   PAGE_STRATEGIES,
   parseInputs,
   parseNumber,
+  percentToSlots,
   type RawInputs,
   storeAllSlots,
 } from './inputs';
@@ -82,6 +84,22 @@ describe('parseInputs', () => {
     expect(r.errors).toHaveLength(1);
     expect(r.errors[0]?.field).toBe(field);
     expect(r.errors[0]?.message).toMatch(message);
+  });
+
+  it('refuses a share of store-all above 100% as the command line does, and computes shares with the solver', () => {
+    for (const budget of ['150', '100.5', '0']) {
+      const r = parseInputs(raw({ budget, budgetUnit: 'percent' }));
+      expect(r.ok).toBe(false);
+      expect(!r.ok && r.errors[0]?.message).toMatch(/> 0% and <= 100%/);
+    }
+    const full = parseInputs(raw({ steps: '1000', alpha: '1', budget: '100', budgetUnit: 'percent' }));
+    expect(full.ok && full.settings.budgetSlots).toBe(1001);
+    const five = parseInputs(raw({ steps: '1000', alpha: '1', budget: '5', budgetUnit: 'percent' }));
+    expect(five.ok && five.settings.budgetSlots).toBe(memoryBudget(1000, { share: 0.05 }).slots);
+    expect(percentToSlots(1000, 1, 150)).toBeUndefined();
+    expect(percentToSlots(1000, 4.5, 5)).toBe(0.05 * 4501);
+    // 150 slots (not percent) stays a valid slot budget.
+    expect(parseInputs(raw({ budget: '150', budgetUnit: 'slots' })).ok).toBe(true);
   });
 
   it('speaks of percent when the budget is a percentage', () => {

@@ -3,6 +3,8 @@
  * conversion from percent of store-all to slots, and the URL-hash encoding that makes a view shareable.
  */
 
+import { memoryBudget, SolverError } from '@rewind/solver';
+
 /** The strategies the page offers, in the order of the strategy menu (msm, the default, first). */
 export const PAGE_STRATEGIES = [
   'msm',
@@ -64,9 +66,20 @@ export const DEFAULT_INPUTS: RawInputs = {
   strategy: 'msm',
 };
 
-/** The memory of store-all in slots: the initial state plus `T` internal states of `alpha` slots. */
+/** The memory of store-all in slots (the initial state plus `T` internal states of `alpha` slots), from the solver. */
 export function storeAllSlots(steps: number, alpha: number): number {
-  return 1 + steps * alpha;
+  return memoryBudget(steps, { share: 1 }, { alpha }).storeAllSlots;
+}
+
+/** A share of store-all in percent as slots, computed by the solver; undefined outside (0%, 100%]. */
+export function percentToSlots(steps: number, alpha: number, percent: number): number | undefined {
+  try {
+    return memoryBudget(steps, { share: percent / 100 }, { alpha }).slots;
+  } catch (e) {
+    // The share is out of range (the path reads memory.share, or /memory/share as a JSON pointer).
+    if (e instanceof SolverError && /share$/.test(e.path ?? '')) return undefined;
+    throw e;
+  }
 }
 
 /**
@@ -114,12 +127,12 @@ export function parseInputs(raw: RawInputs): ParseResult {
     errors.push({ field: 'budgetUnit', message: 'the budget unit must be slots or percent' });
   }
   const budget = parseNumber(raw.budget);
-  if (budget === undefined || budget <= 0) {
+  if (budget === undefined || budget <= 0 || (budgetUnit === 'percent' && budget > 100)) {
     errors.push({
       field: 'budget',
       message:
         budgetUnit === 'percent'
-          ? 'the budget must be a percentage > 0 of the memory of store-all'
+          ? 'the budget must be a percentage of the memory of store-all, > 0% and <= 100% (as in the command line)'
           : 'the budget must be a number of slots > 0 (one slot holds one hidden state)',
     });
   }
@@ -138,7 +151,19 @@ export function parseInputs(raw: RawInputs): ParseResult {
   ) {
     return { ok: false, errors };
   }
-  const budgetSlots = budgetUnit === 'percent' ? (budget / 100) * storeAllSlots(steps, alpha) : budget;
+  const budgetSlots = budgetUnit === 'percent' ? percentToSlots(steps, alpha, budget) : budget;
+  if (budgetSlots === undefined) {
+    return {
+      ok: false,
+      errors: [
+        {
+          field: 'budget',
+          message:
+            'the budget must be a percentage of the memory of store-all, > 0% and <= 100% (as in the command line)',
+        },
+      ],
+    };
+  }
   return { ok: true, settings: { steps, alpha, backwardCost, budget, budgetUnit, budgetSlots, strategy } };
 }
 

@@ -6,6 +6,7 @@ import type { Comparison, Cost, Failure, FrontierResult, MainResult, Planned } f
 import { Engine } from './engine';
 import { encodePolicyFile, loadPolicyFile, policyFileName } from './files';
 import {
+  DEFAULT_INPUTS,
   type Field,
   inputsFromHash,
   inputsToHash,
@@ -141,12 +142,30 @@ function update(fromUser: boolean): void {
   }
   if (!parsed.ok) {
     setBusy(false);
-    ui.status.textContent =
-      'Fix the highlighted input to plan again; the drawings show the last valid inputs.';
-    markStale(true);
+    if (state.main === undefined) {
+      // Nothing valid was drawn yet (e.g. a link with #T=0): say what is wrong instead of waiting forever.
+      const list = parsed.errors.map((e) => `<li>${esc(e.message)}</li>`).join('');
+      showProblem(
+        `<strong>The inputs cannot be planned</strong>: <ul>${list}</ul>Fix the highlighted input, or ` +
+          '<a href="#" id="reset-inputs">start from the defaults</a>.',
+      );
+      document.getElementById('reset-inputs')?.addEventListener('click', (ev) => {
+        ev.preventDefault();
+        writeRaw(DEFAULT_INPUTS);
+        update(true);
+      });
+      ui.frontier.innerHTML = '<p class="placeholder">No frontier: the inputs are not valid.</p>';
+      ui.status.textContent = 'Fix the highlighted input to plan.';
+    } else {
+      ui.status.textContent =
+        'Fix the highlighted input to plan again; the drawings show the last valid inputs.';
+      markStale(true);
+    }
     document.body.dataset['state'] = 'invalid';
+    document.body.dataset['frontier'] = 'invalid';
     return;
   }
+  if (state.main === undefined) showProblem(undefined);
   const s = parsed.settings;
   ui.budgetHint.textContent =
     s.budgetUnit === 'percent'
@@ -205,7 +224,7 @@ function renderSummary(p: Planned | undefined, budget: number): void {
       'forward steps',
       formatNumber(c.forwards),
       c.forwards,
-      `${formatNumber(recomputed)} recomputed (${formatPercent((100 * recomputed) / p.policy.steps)} of T)`,
+      `${formatNumber(recomputed)} recomputed steps (beyond the first pass; ${formatPercent((100 * recomputed) / p.policy.steps)} of T)`,
     ) +
     card('backwards', 'backward steps', formatNumber(c.backwards), c.backwards, 'each exactly once') +
     card(
@@ -240,7 +259,7 @@ function renderPolicy(p: Planned | undefined, why: string): number {
   ui.timeline.innerHTML = view.markup;
   ui.timelineCaption.textContent =
     `T = ${formatNumber(tl.steps)}: ${formatNumber(tl.forwards)} forward steps ` +
-    `(${formatNumber(tl.recomputed)} recomputed), ${formatNumber(tl.backwards)} backward steps, ` +
+    `(${formatNumber(tl.recomputed)} recomputed steps beyond the first pass), ${formatNumber(tl.backwards)} backward steps, ` +
     `${formatNumber(p.policy.instructions.length)} instructions` +
     (view.mode === 'decimated' ? ' · drawn at pixel resolution' : '');
   ui.memory.innerHTML = memorySvg(

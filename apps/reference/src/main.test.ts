@@ -1,65 +1,33 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeJson, encodeJson } from '@rewind/policy';
+import { plan } from '@rewind/solver';
 import { describe, expect, it } from 'vitest';
 import { parseMemory, parseStateBytes, UsageError } from './args.js';
-import type { Io } from './io.js';
-import { EXIT, main, skipRunnerBanner } from './main.js';
-
-interface Captured {
-  code: number;
-  stdout: Uint8Array;
-  text: string;
-  stderr: string;
-}
-
-async function run(
-  argv: string[],
-  stdin: Uint8Array = new Uint8Array(),
-  files = new Map<string, Uint8Array>(),
-) {
-  const out: Uint8Array[] = [];
-  let err = '';
-  const enc = new TextEncoder();
-  const io: Io = {
-    stdout: { write: (c: string | Uint8Array) => out.push(typeof c === 'string' ? enc.encode(c) : c) },
-    stderr: { write: (c: string) => (err += c) },
-    readStdin: async () => stdin,
-    readFile: async (p) => {
-      const f = files.get(p);
-      if (f === undefined) throw Object.assign(new Error(`ENOENT: no such file '${p}'`), { code: 'ENOENT' });
-      return f;
-    },
-    writeFile: async (p, d) => {
-      files.set(p, typeof d === 'string' ? enc.encode(d) : d);
-    },
-    makeDir: async () => {},
-    now: () => performance.now(),
-  };
-  const code = await main(argv, io);
-  const stdout = new Uint8Array(out.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of out) {
-    stdout.set(c, at);
-    at += c.length;
-  }
-  const result: Captured = { code, stdout, text: new TextDecoder().decode(stdout), stderr: err };
-  return result;
-}
+import { run } from './cli.test-util.js';
+import { COMMANDS } from './commands/index.js';
+import { describeFailure, EXIT, skipRunnerBanner } from './main.js';
 
 describe('rewind command line', () => {
   it('prints help for the program and for every command', async () => {
-    for (const argv of [
-      [],
-      ['--help'],
-      ...['plan', 'cost', 'verify', 'frontier', 'demo'].map((c) => [c, '--help']),
-    ]) {
+    for (const argv of [[], ['--help'], ...COMMANDS.map((c) => [c.name, '--help'])]) {
       const r = await run(argv);
       expect(r.code).toBe(EXIT.ok);
       expect(r.text).toMatch(/Usage: rewind/);
+    }
+  });
+
+  it('lists every command with its summary, and every option of a command in its help', async () => {
+    const main = await run(['--help']);
+    expect(COMMANDS).toHaveLength(9);
+    for (const c of COMMANDS) {
+      expect(main.text).toMatch(new RegExp(`^  ${c.name} +${c.summary.replace(/[()]/g, '.')}$`, 'm'));
+      const own = await run([c.name, '--help']);
+      for (const o of c.options) expect(own.text).toContain(`--${o.name}`);
+      expect((await run(['help', c.name])).text).toBe(own.text);
     }
   });
 
@@ -67,6 +35,7 @@ describe('rewind command line', () => {
     const a = await run(['nonsense']);
     expect(a.code).toBe(EXIT.usage);
     expect(a.stderr).toContain('unknown command "nonsense"');
+    expect(a.stderr).toContain('plan, cost, verify, frontier, train, bench, report, demo');
     const b = await run(['plan', '--steps', '10', '--memory', '5', '--bogus']);
     expect(b.code).toBe(EXIT.usage);
     expect(b.stderr).not.toMatch(/\n\s+at /);
@@ -98,6 +67,26 @@ describe('rewind command line', () => {
     expect(verified.code).toBe(EXIT.ok);
     const summary = JSON.parse(verified.text) as Record<string, unknown>;
     expect(summary).toMatchObject({ ok: true, format: 'json', steps: 200, forwards: policy.totals.forwards });
+  });
+
+  it('plans exactly what the former share-of-store-all arithmetic planned', async () => {
+    for (const [steps, percent, alpha, strategy] of [
+      [1000, 5, 1, 'msm'],
+      [1000, 5, 4.5, 'msm'],
+      [200, 10, 2.5, 'ism'],
+      [777, 3, 3.25, 'hsm'],
+      [1000, 20, 1.5, 'chen-sqrt'],
+      [50, 50, 6, 'auto'],
+    ] as const) {
+      const r = await run([
+        'plan',
+        ...['--steps', String(steps), '--memory', `${percent}%`, '--alpha', String(alpha)],
+        ...['--strategy', strategy],
+      ]);
+      const slots = (percent / 100) * (1 + steps * alpha);
+      const former = plan({ steps, memory: { slots }, strategy, costModel: { alpha, backwardCost: 2 } });
+      expect(r.text).toBe(`${encodeJson(former)}\n`);
+    }
   });
 
   it('writes and reads the binary encoding', async () => {
@@ -144,6 +133,44 @@ describe('rewind command line', () => {
     const p = decodeJson(r.stdout);
     expect(p.budget.bytes).toBe(1024 * 1024);
     expect(p.totals.peakBytes).toBeLessThanOrEqual(1024 * 1024);
+  });
+
+  it('takes alpha from --state-bytes when --alpha is not given', async () => {
+    const r = await run([
+      'plan',
+      '--steps',
+      '1000',
+      '--memory',
+      '5%',
+      '--state-bytes',
+      '65536:294912',
+      '--strategy',
+      'msm',
+    ]);
+    expect(r.code).toBe(EXIT.ok);
+    const p = decodeJson(r.stdout);
+    expect(p.costModel.alpha).toBe(4.5);
+    expect(p.budget.bytes).toBe(Math.floor(0.05 * (65536 + 1000 * 294912)));
+    const same = await run([
+      ...['plan', '--steps', '1000', '--memory', '5%', '--state-bytes', '65536:294912'],
+      ...['--strategy', 'msm', '--alpha', '4.5'],
+    ]);
+    expect(same.text).toBe(r.text);
+    const cost = await run([
+      'cost',
+      '--steps',
+      '1000',
+      '--memory',
+      '5%',
+      '--state-bytes',
+      '65536:294912',
+      '--json',
+    ]);
+    expect(cost.code).toBe(EXIT.ok);
+    expect(JSON.parse(cost.text)).toMatchObject({
+      memory: null,
+      memoryBytes: Math.floor(0.05 * (65536 + 1000 * 294912)),
+    });
   });
 
   it('reports the cost as one JSON object', async () => {
@@ -333,7 +360,7 @@ describe('rewind command line', () => {
       '4',
       '--hidden',
       '16',
-      '--iterations',
+      '--rounds',
       '1',
       '--budgets',
       '25',
@@ -421,6 +448,42 @@ describe('rewind command line', () => {
   });
 });
 
+describe('errors that reach main', () => {
+  it('map to one line and a documented exit code, whatever threw them', () => {
+    expect(
+      describeFailure(
+        new TypeError("Cannot read properties of undefined (reading 'x')\n    at f (a.js:1:1)"),
+      ),
+    ).toEqual({
+      code: 'E_INTERNAL',
+      message: "TypeError: Cannot read properties of undefined (reading 'x')",
+      exit: EXIT.failure,
+    });
+    const errno = Object.assign(new Error("EACCES: permission denied, open 'x'"), { code: 'EACCES' });
+    expect(describeFailure(errno)).toEqual({
+      code: 'EACCES',
+      message: "permission denied, open 'x'",
+      exit: EXIT.failure,
+    });
+    const backend = Object.assign(new Error('E_BACKEND_INIT: no wasm'), { code: 'E_BACKEND_INIT' });
+    expect(describeFailure(backend)).toMatchObject({
+      code: 'E_BACKEND_INIT',
+      message: 'no wasm',
+      exit: EXIT.failure,
+    });
+    expect(describeFailure('depth must be >=2')).toEqual({
+      code: 'E_INTERNAL',
+      message: 'depth must be >=2',
+      exit: EXIT.failure,
+    });
+    expect(describeFailure(new UsageError('E_X', 'bad'))).toEqual({
+      code: 'E_X',
+      message: 'bad',
+      exit: EXIT.usage,
+    });
+  });
+});
+
 describe('argument parsing', () => {
   it('reads memory as slots, bytes or a share of store-all', () => {
     expect(parseMemory('120')).toEqual({ kind: 'slots', slots: 120 });
@@ -428,7 +491,8 @@ describe('argument parsing', () => {
     expect(parseMemory('64MiB')).toEqual({ kind: 'bytes', bytes: 64 * 1024 * 1024 });
     expect(parseMemory('1.5GB')).toEqual({ kind: 'bytes', bytes: 1.5e9 });
     expect(parseMemory('5%')).toEqual({ kind: 'percent', percent: 5 });
-    for (const bad of ['', '-1', '0', '5 parsecs', '150%', 'NaN', '1e3'])
+    expect(parseMemory('1e3')).toEqual({ kind: 'slots', slots: 1000 });
+    for (const bad of ['', '-1', '0', '5 parsecs', '150%', '0%', 'NaN', '1e400', '5 XB'])
       expect(() => parseMemory(bad)).toThrow(UsageError);
   });
 
@@ -448,6 +512,102 @@ describe('argument parsing', () => {
 
 describe('the built command', () => {
   const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+  const repo = fileURLToPath(new URL('../../..', import.meta.url));
+  const hasPnpm = spawnSync('pnpm', ['--version'], { encoding: 'utf8' }).status === 0;
+
+  it.skipIf(!hasPnpm)("writes clean output through the README's form, pnpm -s rewind (no banner)", () => {
+    const r = spawnSync(
+      'pnpm',
+      ['-s', 'rewind', 'plan', '--steps', '30', '--memory', '6', '--strategy', 'hsm'],
+      {
+        cwd: repo,
+        encoding: 'utf8',
+      },
+    );
+    expect(r.status).toBe(0);
+    expect(r.stdout.startsWith('{"budget"')).toBe(true);
+    expect(decodeJson(new TextEncoder().encode(r.stdout)).steps).toBe(30);
+  });
+
+  it('stops a planning command at once on Ctrl-C, without a stack trace', async () => {
+    const child = spawn('node', [cli, 'frontier', '--steps', '40000', '--alpha', '1.2', '--json'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const closed = new Promise<NodeJS.Signals | null>((ok) => child.on('close', (_code, s) => ok(s)));
+    const guard = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    await new Promise((ok) => setTimeout(ok, 1000));
+    const sent = performance.now();
+    child.kill('SIGINT');
+    const signal = await closed;
+    clearTimeout(guard);
+    expect(signal).toBe('SIGINT');
+    expect(performance.now() - sent).toBeLessThan(3000);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('keeps and writes the iterations that finished when training is interrupted (exit 130)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rewind-int-'));
+    const out = join(dir, 't.json');
+    const args = ['train', '--backend', 'tfjs-cpu', '--steps', '8', '--batch', '2', '--hidden', '4'];
+    const child = spawn('node', [cli, ...args, '--iterations', '1000000', '--json-out', out], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    const started = new Promise<void>((ok) =>
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('training ')) ok();
+      }),
+    );
+    const closed = new Promise<number | null>((ok) => child.on('close', ok));
+    // Never leave the child running, whatever happens to the test.
+    const guard = setTimeout(() => child.kill('SIGKILL'), 45_000);
+    await started;
+    await new Promise((ok) => setTimeout(ok, 2000));
+    child.kill('SIGINT');
+    const code = await closed;
+    clearTimeout(guard);
+    expect(code).toBe(EXIT.interrupted);
+    expect(stderr).toMatch(/rewind train: interrupted after \d+ of 1000000 iterations/);
+    expect(stderr).not.toMatch(/\n\s+at /);
+    const file = JSON.parse(readFileSync(out, 'utf8')) as {
+      history: unknown[];
+      summary: { interrupted: boolean };
+    };
+    expect(file.history.length).toBeGreaterThan(0);
+    expect(file.summary.interrupted).toBe(true);
+    expect(stdout).toContain(`${file.history.length} iterations (interrupted; 1000000 asked for)`);
+  });
+
+  it('maps an error thrown outside the command (e.g. from a backend callback) to one line and exit 4', () => {
+    // Thrown from a timer while tfjs-wasm (whose own handler re-throws with a stack trace) is loaded.
+    const boom = 'data:text/javascript,setTimeout(()=>{throw new Error("boom")},1500)';
+    const args = ['train', '--steps', '50', '--batch', '2', '--hidden', '8', '--iterations', '1000000'];
+    const r = spawnSync('node', ['--import', boom, cli, ...args], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(EXIT.failure);
+    expect(r.stderr).toMatch(/\nrewind train: E_INTERNAL: Error: boom\n$/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
+  it.skipIf(!hasScript)('refuses a terminal as standard input of verify - instead of waiting on it', () => {
+    // `script` gives the command a terminal; without the check it would wait for input until killed.
+    const r = spawnSync('script', ['-qec', `node ${cli} verify -`, '/dev/null'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    expect(r.status).toBe(EXIT.usage);
+    expect(r.stdout).toContain('rewind verify: E_TTY: standard input is a terminal');
+  });
 
   it('pipes plan into verify between two processes', () => {
     const policy = execFileSync('node', [

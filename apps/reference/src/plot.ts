@@ -5,9 +5,9 @@ export interface Series {
   readonly points: readonly { readonly x: number; readonly y: number }[];
 }
 
-const MARKS = ['.', '+', 'o', '#', 'x', '@', '%', '&'];
+const MARKS = ['*', '+', 'o', '#', 'x', '@', '%', '&'];
 
-/** Draw series on a character grid with labelled axes and a legend. */
+/** Draw series on a character grid with labelled axes and a legend; the first series is drawn on top. */
 export function asciiChart(
   series: readonly Series[],
   opts: {
@@ -35,7 +35,8 @@ export function asciiChart(
   const y0 = Math.min(...ys);
   const y1 = Math.max(...ys);
   const grid = Array.from({ length: height }, () => new Array<string>(width).fill(' '));
-  series.forEach((s, k) => {
+  // The first series is drawn last, so that it is on top where curves meet.
+  [...series.entries()].reverse().forEach(([k, s]) => {
     for (const p of s.points) {
       if (!ok(p)) continue;
       const col = x1 === x0 ? 0 : Math.round(((fx(p.x) - x0) / (x1 - x0)) * (width - 1));

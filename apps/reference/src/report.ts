@@ -3,9 +3,10 @@
  * (`rewind bench --out`, `rewind train --json-out`), rendered to SVG in Node.
  */
 import { verify } from '@rewind/policy';
-import { frontier, plan, predict, type StrategyName } from '@rewind/solver';
+import { frontier, memoryBudget, plan, predict, type StrategyName } from '@rewind/solver';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
+import { logBudgets } from './budgets.js';
 
 /** One measured run of `rewind bench`. */
 export interface BenchRun {
@@ -24,7 +25,22 @@ export interface BenchRun {
     readonly memoryRatio: number;
     /** Share of the wall time spent in the executor rather than in cell kernels. */
     readonly overheadShare?: number;
+    /** Interleaved rounds measured, and how many of them other processes contaminated (left out). */
+    readonly rounds?: number;
+    readonly contaminatedRounds?: number;
+    /** Spread of `msPerIteration` (the median) over the rounds: min-max and quartiles. */
+    readonly msSpread?: Spread;
+    /** Spread of the per-round time ratios whose median is `timeRatio`. */
+    readonly timeRatioSpread?: Spread;
   };
+}
+
+/** Min-max and quartiles of a measurement over rounds. */
+export interface Spread {
+  readonly min: number;
+  readonly max: number;
+  readonly q1: number;
+  readonly q3: number;
 }
 
 /** The file `rewind bench --out` writes. */
@@ -41,7 +57,7 @@ export interface TrainFile {
   readonly strategy: string;
   readonly sparsity?: { readonly target: number; readonly achieved: number };
   readonly history: readonly { readonly iteration: number; readonly loss: number }[];
-  readonly summary: Readonly<Record<string, number | string | null>>;
+  readonly summary: Readonly<Record<string, number | string | boolean | null>>;
 }
 
 /** What the report is made of. */
@@ -62,31 +78,33 @@ export interface Figure {
 }
 
 const STRATEGIES: readonly StrategyName[] = ['chen-sqrt', 'hsm', 'ism', 'msm'];
+/** Shapes of the measured points, one per backend (never reused within a figure of up to 7 backends). */
+const BACKEND_SHAPES = [
+  'circle',
+  'square',
+  'triangle-up',
+  'cross',
+  'triangle-down',
+  'triangle-right',
+  'triangle-left',
+];
 const WIDTH = 560;
 const HEIGHT = 320;
-
-/** Budgets from the smallest useful one to store-all, log-spaced. */
-function budgets(storeAll: number, points: number): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < points; i++) {
-    const b = Math.round(2 * (storeAll / 2) ** (i / (points - 1)) * 100) / 100;
-    if (out.at(-1) !== b) out.push(b);
-  }
-  return out;
-}
 
 /** The figures, as Vega-Lite specifications (pure: no rendering). */
 export function reportFigures(input: ReportInput): Figure[] {
   const { steps, alpha, backwardCost } = input;
   const costModel = { alpha, backwardCost };
   const storeAll = 1 + steps * alpha;
+  const headline = { share: 0.05 };
+  const headlineSlots = memoryBudget(steps, headline, costModel).slots;
   const figures: Figure[] = [];
 
   const predictedRows = frontier({
     steps,
     costModel,
     strategies: [...STRATEGIES],
-    budgets: budgets(storeAll, 60),
+    budgets: logBudgets(storeAll, 60),
   })
     .filter((p) => p.timeRatio <= 4)
     .map((p) => ({
@@ -98,18 +116,21 @@ export function reportFigures(input: ReportInput): Figure[] {
   const measuredRows = (input.bench?.runs ?? [])
     .filter((r) => r.steps === steps)
     .map((r) => ({
-      strategy: `${r.strategy} (${r.backend}, measured)`,
+      strategy: r.strategy,
+      points: `${r.backend} (measured)`,
       memory: r.measured.memoryRatio,
       time: r.measured.timeRatio,
       kind: 'measured',
     }));
-  const head = predict({ steps, memory: { slots: 0.05 * storeAll }, strategy: 'msm', costModel });
+  const head = predict({ steps, memory: headline, strategy: 'msm', costModel });
+  const headLabel = 'msm at 5% (predicted headline)';
   figures.push({
     name: 'frontier',
     title: `Memory/compute frontier, T = ${steps}`,
     caption:
       `Time per iteration against memory, both relative to standard BPTT (store-all), for alpha = ${alpha} and a ` +
-      `backward step costing ${backwardCost} forward steps. Lines: the planners' predictions; points: measured runs. ` +
+      `backward step costing ${backwardCost} forward steps. Lines: the planners' predictions (colour: strategy); ` +
+      `points: measured runs, coloured by strategy, one shape per backend. ` +
       `The black diamond is the paper's headline: 5% of the memory for ${((head.timeRatio - 1) * 100).toFixed(1)}% more time.`,
     spec: {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -128,7 +149,13 @@ export function reportFigures(input: ReportInput): Figure[] {
               axis: { format: '%' },
             },
             y: { field: 'time', type: 'quantitative', title: 'time / store-all', scale: { zero: false } },
-            color: { field: 'strategy', type: 'nominal', title: 'strategy' },
+            color: {
+              field: 'strategy',
+              type: 'nominal',
+              title: 'strategy (lines: predicted)',
+              scale: { domain: [...STRATEGIES, 'store-all'] },
+              legend: { titleLimit: 320 },
+            },
           },
         },
         ...(measuredRows.length === 0
@@ -136,32 +163,48 @@ export function reportFigures(input: ReportInput): Figure[] {
           : [
               {
                 data: { values: measuredRows },
-                mark: { type: 'point' as const, filled: true, size: 70 },
+                mark: { type: 'point' as const, filled: true, size: 80, opacity: 0.9 },
                 encoding: {
                   x: { field: 'memory', type: 'quantitative' as const },
                   y: { field: 'time', type: 'quantitative' as const },
+                  color: { field: 'strategy', type: 'nominal' as const },
                   shape: {
-                    field: 'strategy',
+                    field: 'points',
                     type: 'nominal' as const,
-                    title: 'measured',
+                    title: 'points',
+                    scale: {
+                      domain: [...new Set(measuredRows.map((r) => r.points)), headLabel],
+                      range: [
+                        ...BACKEND_SHAPES.slice(0, new Set(measuredRows.map((r) => r.points)).size),
+                        'diamond',
+                      ],
+                    },
                     legend: { labelLimit: 320 },
                   },
                 },
               },
             ]),
         {
-          data: { values: [{ memory: head.memoryRatio, time: head.timeRatio, label: 'msm at 5%' }] },
-          mark: { type: 'point', shape: 'diamond', size: 160, filled: true, color: 'black' },
+          data: { values: [{ memory: head.memoryRatio, time: head.timeRatio, points: headLabel }] },
+          mark: { type: 'point', size: 160, filled: true, color: 'black' },
           encoding: {
             x: { field: 'memory', type: 'quantitative' },
             y: { field: 'time', type: 'quantitative' },
+            shape: {
+              field: 'points',
+              type: 'nominal',
+              title: 'points',
+              ...(measuredRows.length === 0
+                ? { scale: { domain: [headLabel], range: ['diamond'] }, legend: { labelLimit: 320 } }
+                : {}),
+            },
           },
         },
       ],
     },
   });
 
-  const policy = plan({ steps, memory: { slots: 0.05 * storeAll }, strategy: 'msm', costModel });
+  const policy = plan({ steps, memory: headline, strategy: 'msm', costModel });
   const report = verify(policy);
   if (report.ok && report.profile !== undefined) {
     const { time, hidden, internal } = report.profile;
@@ -174,7 +217,7 @@ export function reportFigures(input: ReportInput): Figure[] {
       title: `Memory over time of the msm policy at 5%, T = ${steps}`,
       caption:
         `Live checkpoint memory (slots: hidden states count 1, internal states ${alpha}) while the policy runs; ` +
-        `time counts forward and backward step computations. The dashed line is the budget (${(0.05 * storeAll).toFixed(1)} slots).`,
+        `time counts forward and backward step computations. The dashed line is the budget (${headlineSlots.toFixed(1)} slots).`,
       spec: {
         $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
         width: WIDTH,
@@ -189,7 +232,7 @@ export function reportFigures(input: ReportInput): Figure[] {
             },
           },
           {
-            data: { values: [{ budget: 0.05 * storeAll }] },
+            data: { values: [{ budget: headlineSlots }] },
             mark: { type: 'rule', strokeDash: [6, 4], color: 'firebrick' },
             encoding: { y: { field: 'budget', type: 'quantitative' } },
           },

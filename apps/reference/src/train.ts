@@ -1,9 +1,10 @@
-/** `rewind train`, `rewind bench` and the training part of `rewind demo`. */
+/** The work of `rewind train`, `rewind bench` and `rewind demo`: training, measuring, and their checks. */
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
-import type { Policy, StateBytes } from '@rewind/policy';
-import { plan, type StrategyName } from '@rewind/solver';
-import { formatBytes, type MemoryArg, UsageError } from './args.js';
+import { type CaseResult, interleave, pairedRatio } from '@rewind/bench-kit';
+import { decodeBinary, encodeBinary, encodeJson, type Policy, type StateBytes, verify } from '@rewind/policy';
+import { memoryBudget, plan, predict, SolverError, type StrategyName } from '@rewind/solver';
+import { CliError, EXIT, formatBytes, type MemoryArg, UsageError } from './args.js';
 import { type Io, Progress } from './io.js';
 import type { BenchRun, TrainFile } from './report.js';
 import { checkFits, createRunner, type ModelSpec, type Runner, type StepOutcome } from './runners.js';
@@ -15,21 +16,42 @@ export function mobyDick(): string {
   return chapters.map((c) => c.text).join('\n\n');
 }
 
-/** Store-all checkpoint bytes: the initial state and every step's internal state. */
-export function storeAllBytes(steps: number, sb: StateBytes): number {
-  return sb.hidden + steps * sb.internal;
+/**
+ * Refuse, before any work, a text a character-level model cannot train on: fewer than 2 distinct
+ * characters (nothing to predict), or fewer than `steps + 1` characters (not one sequence).
+ */
+export function checkText(text: string, steps: number, name: string): void {
+  const chars = Array.from(text);
+  const vocabulary = new Set(chars).size;
+  if (vocabulary < 2) {
+    throw new UsageError(
+      'E_VOCABULARY',
+      `${name} has ${vocabulary} distinct character${vocabulary === 1 ? '' : 's'}; a character-level model needs at least 2`,
+    );
+  }
+  if (chars.length < steps + 1) {
+    throw new UsageError(
+      'E_TEXT',
+      `${name} has ${chars.length} characters, fewer than --steps + 1 = ${steps + 1}; give a longer text or fewer --steps`,
+    );
+  }
 }
 
-/** The byte budget a `--memory` value means for this model. */
-export function budgetBytes(memory: MemoryArg, steps: number, sb: StateBytes): number {
-  switch (memory.kind) {
-    case 'bytes':
-      return memory.bytes;
-    case 'percent':
-      return Math.floor((memory.percent / 100) * storeAllBytes(steps, sb));
-    case 'slots':
-      return Math.floor(memory.slots * sb.hidden);
-  }
+/** The byte budget and the store-all bytes a `--memory` value means for this model (the solver decides). */
+export function budgetBytes(
+  memory: MemoryArg,
+  steps: number,
+  sb: StateBytes,
+): { bytes: number; storeAllBytes: number } {
+  const spec =
+    memory.kind === 'percent'
+      ? { share: memory.percent / 100, stateBytes: sb }
+      : {
+          bytes: memory.kind === 'bytes' ? memory.bytes : Math.floor(memory.slots * sb.hidden),
+          stateBytes: sb,
+        };
+  const b = memoryBudget(steps, spec);
+  return { bytes: b.bytes as number, storeAllBytes: b.storeAllBytes as number };
 }
 
 /** Plan a policy for a runner's model under a byte budget. */
@@ -48,22 +70,59 @@ export function planFor(
   });
 }
 
-/** The policy's time over store-all's under the cost model the app plans with (a backward = 2 forwards). */
-function predictedTimeRatio(policy: Policy): number {
-  return (policy.totals.forwards + 2 * policy.steps) / (3 * policy.steps);
+/** The policy's time over store-all's under the policy's own cost model. */
+export function predictedTimeRatio(policy: Policy): number {
+  const { forwardCost, backwardCost } = policy.costModel;
+  const T = policy.steps;
+  return (policy.totals.forwards * forwardCost + T * backwardCost) / (T * forwardCost + T * backwardCost);
 }
 
-/** Run `iterations` training steps with a progress bar; returns every step's outcome. */
+/** Forward steps beyond the first pass: what "recomputed" means everywhere in the app and the explorer. */
+export function recomputedSteps(forwards: number, steps: number): number {
+  return forwards - steps;
+}
+
+/** A training stopped by a loss that is not a finite number. */
+export class DivergedError extends CliError {
+  readonly iteration: number;
+  constructor(iteration: number, loss: number, learningRate: number) {
+    super(
+      'E_DIVERGED',
+      `the loss is ${loss} at iteration ${iteration}: training diverged; try a smaller --learning-rate (found ${learningRate}) or --clip`,
+      EXIT.failure,
+    );
+    this.name = 'DivergedError';
+    this.iteration = iteration;
+  }
+}
+
+/** What a training loop did: every finished iteration, and whether it was interrupted. */
+export interface LoopResult {
+  readonly steps: StepOutcome[];
+  readonly interrupted: boolean;
+}
+
+/**
+ * Run `iterations` training steps with a progress bar. Stops with `E_DIVERGED` at the first loss that is not
+ * finite; when `io.signal` is aborted, stops after the iteration in progress and returns what finished.
+ */
 export async function trainLoop(
   io: Io,
   runner: Runner,
   policy: Policy,
   iterations: number,
   label: string,
-): Promise<StepOutcome[]> {
+  learningRate: number,
+): Promise<LoopResult> {
   const out: StepOutcome[] = [];
   const progress = new Progress(io, label);
   for (let i = 0; i < iterations; i++) {
+    // Let the event loop run (a step may resolve without ever yielding to it), so that Ctrl-C is seen.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (io.signal?.aborted === true) {
+      progress.done();
+      return { steps: out, interrupted: true };
+    }
     const last = out.at(-1);
     const detail = (): string =>
       last === undefined
@@ -72,11 +131,15 @@ export async function trainLoop(
     const r = await runner.step(policy, {
       onProgress: (done, total) => progress.update(i + done / total, iterations, detail()),
     });
+    if (!Number.isFinite(r.loss)) {
+      progress.done();
+      throw new DivergedError(i + 1, r.loss, learningRate);
+    }
     out.push(r);
     progress.update(i + 1, iterations, detail());
   }
   progress.done();
-  return out;
+  return { steps: out, interrupted: false };
 }
 
 /** What a training run reports (`rewind train --json`). */
@@ -88,7 +151,9 @@ export interface TrainSummary {
   readonly batch: number;
   readonly hidden: number;
   readonly strategy: string;
+  /** Iterations that finished (fewer than asked for when interrupted). */
   readonly iterations: number;
+  readonly interrupted: boolean;
   readonly initialLoss: number;
   readonly loss: number;
   readonly tokensPerSecond: number;
@@ -98,13 +163,43 @@ export interface TrainSummary {
   readonly memoryRatio: number;
   readonly forwards: number;
   readonly backwards: number;
-  readonly recomputes: number;
+  /** Forward steps beyond the first pass, per iteration (`forwards - steps`). */
+  readonly recomputedSteps: number;
   readonly predictedTimeRatio: number;
   readonly sparsity: number | null;
   readonly skippableShare: number | null;
 }
 
-/** Train a character-level language model on the text under a memory budget. */
+/** A prepared training: the runner, its policy and budget, before any iteration. */
+export interface Prepared {
+  readonly runner: Runner;
+  readonly policy: Policy;
+  readonly budget: number;
+  readonly storeAll: number;
+}
+
+/** Build the runner and plan its policy; refuses a schedule the backend cannot hold before any work. */
+export async function prepareTraining(
+  spec: ModelSpec,
+  memory: MemoryArg,
+  strategy: StrategyName,
+  text: string,
+  makeRunner: (spec: ModelSpec, text: string) => Promise<Runner> = createRunner,
+): Promise<Prepared> {
+  const runner = await makeRunner(spec, text);
+  try {
+    const sb = runner.stateBytes;
+    const { bytes, storeAllBytes } = budgetBytes(memory, spec.steps, sb);
+    const policy = planFor(spec.steps, sb, bytes, strategy, 2);
+    checkFits(runner, policy);
+    return { runner, policy, budget: bytes, storeAll: storeAllBytes };
+  } catch (e) {
+    await runner.dispose();
+    throw e;
+  }
+}
+
+/** Train a character-level language model under a memory budget; the summary covers what finished. */
 export async function train(
   io: Io,
   spec: ModelSpec,
@@ -112,24 +207,29 @@ export async function train(
   strategy: StrategyName,
   iterations: number,
   text: string,
-): Promise<{ summary: TrainSummary; file: TrainFile }> {
-  const runner = await createRunner(spec, text);
+  makeRunner?: (spec: ModelSpec, text: string) => Promise<Runner>,
+): Promise<{ summary: TrainSummary; file: TrainFile } | { interrupted: true; summary: undefined }> {
+  const { runner, policy, budget, storeAll } = await prepareTraining(
+    spec,
+    memory,
+    strategy,
+    text,
+    makeRunner,
+  );
   try {
-    const sb = runner.stateBytes;
-    const budget = budgetBytes(memory, spec.steps, sb);
-    const policy = planFor(spec.steps, sb, budget, strategy, 2);
-    checkFits(runner, policy);
-    const all = storeAllBytes(spec.steps, sb);
     io.stderr.write(
       `training ${runner.description}, B=${spec.batch}, T=${spec.steps}, ${policy.strategy} under ${formatBytes(budget)} ` +
-        `(store-all needs ${formatBytes(all)}): ${policy.totals.forwards} forwards per iteration\n`,
+        `(store-all needs ${formatBytes(storeAll)}): ${policy.totals.forwards} forwards per iteration\n`,
     );
-    const steps = await trainLoop(io, runner, policy, iterations, 'train');
+    const loop = await trainLoop(io, runner, policy, iterations, 'train', spec.learningRate);
+    const steps = loop.steps;
+    if (steps.length === 0) return { interrupted: true, summary: undefined };
     const first = steps[0]!;
     const last = steps.at(-1)!;
     const steady = steps.length > 1 ? steps.slice(1) : steps;
     const tokens = steady.reduce((n, s) => n + s.tokensPerSecond * s.seconds, 0);
     const seconds = steady.reduce((n, s) => n + s.seconds, 0);
+    const peak = Math.max(...steps.map((s) => s.peakBytes));
     const summary: TrainSummary = {
       backend: spec.backend,
       model: runner.description,
@@ -138,17 +238,18 @@ export async function train(
       batch: spec.batch,
       hidden: spec.hidden,
       strategy: policy.strategy,
-      iterations,
+      iterations: steps.length,
+      interrupted: loop.interrupted,
       initialLoss: first.loss,
       loss: last.loss,
       tokensPerSecond: tokens / seconds,
       budgetBytes: budget,
-      peakCheckpointBytes: Math.max(...steps.map((s) => s.peakBytes)),
-      storeAllBytes: all,
-      memoryRatio: Math.max(...steps.map((s) => s.peakBytes)) / all,
+      peakCheckpointBytes: peak,
+      storeAllBytes: storeAll,
+      memoryRatio: peak / storeAll,
       forwards: last.forwards,
       backwards: last.backwards,
-      recomputes: last.recomputes,
+      recomputedSteps: recomputedSteps(last.forwards, spec.steps),
       predictedTimeRatio: predictedTimeRatio(policy),
       sparsity: last.sparsity?.achieved ?? null,
       skippableShare: last.sparsity?.skippableShare ?? null,
@@ -175,6 +276,8 @@ export interface BenchPart {
   readonly host: string;
   readonly runner: string;
   readonly runs: BenchRun[];
+  /** Rounds measured (fewer than asked for when interrupted). */
+  readonly rounds: number;
 }
 
 /** The machine line of a bench file: the host once, then each backend's description. */
@@ -184,60 +287,93 @@ export function benchMachine(parts: readonly BenchPart[]): string {
   return `${hosts.join('; ')}; ${runners.join('; ')}`;
 }
 
+/** One measured case of `bench` and `demo`: a schedule and what it does per iteration. */
+interface ScheduleCase {
+  readonly name: string;
+  readonly policy: Policy;
+}
+
+/**
+ * Time schedules on one runner in interleaved rounds (`@rewind/bench-kit`): every round samples one batch
+ * and runs every schedule on it once. Stops early, keeping complete rounds, when `io.signal` is aborted.
+ */
+export async function measureSchedules(
+  io: Io,
+  runner: Runner,
+  cases: readonly ScheduleCase[],
+  rounds: number,
+  label: string,
+): Promise<CaseResult<StepOutcome>[]> {
+  const progress = new Progress(io, label);
+  let runs = 0;
+  const results = await interleave(
+    cases.map((c) => ({
+      name: c.name,
+      run: async () => {
+        await new Promise((resolve) => setImmediate(resolve)); // so that Ctrl-C is seen between runs
+        // The first run of every round (the warm-up's included) samples a fresh batch; the others reuse it.
+        const sameBatch = runs % cases.length !== 0;
+        runs++;
+        return runner.step(c.policy, { sameBatch });
+      },
+      // The step's own time: batch sampling and backend set-up are left out.
+      ms: (r: StepOutcome) => 1000 * r.seconds,
+    })),
+    {
+      rounds,
+      warmup: 1,
+      onSample: (done, total, name) => progress.update(done, total, name),
+      shouldStop: () => io.signal?.aborted === true,
+    },
+  );
+  progress.done();
+  return results;
+}
+
 /** Measure store-all against other strategies on the same model and batches (`rewind bench`). */
 export async function bench(
   io: Io,
   spec: ModelSpec,
   strategies: readonly StrategyName[],
   percents: readonly number[],
-  iterations: number,
+  rounds: number,
   text: string,
 ): Promise<BenchPart> {
   const runner = await createRunner(spec, text);
   try {
     const sb = runner.stateBytes;
-    const all = storeAllBytes(spec.steps, sb);
+    const all = budgetBytes({ kind: 'percent', percent: 100 }, spec.steps, sb).storeAllBytes;
     const storeAll = planFor(spec.steps, sb, all, 'store-all', 2);
     checkFits(runner, storeAll);
-    const cases: { strategy: StrategyName; percent: number; policy: Policy }[] = [
-      { strategy: 'store-all', percent: 100, policy: storeAll },
+    const cases: { strategy: StrategyName; percent: number; policy: Policy; name: string }[] = [
+      { strategy: 'store-all', percent: 100, policy: storeAll, name: 'store-all' },
     ];
     for (const percent of percents) {
+      const bytes = budgetBytes({ kind: 'percent', percent }, spec.steps, sb).bytes;
       for (const strategy of strategies) {
         if (strategy === 'store-all') continue;
         try {
-          const policy = planFor(spec.steps, sb, Math.floor((percent / 100) * all), strategy, 2);
-          cases.push({ strategy, percent, policy });
+          const policy = planFor(spec.steps, sb, bytes, strategy, 2);
+          cases.push({ strategy, percent, policy, name: `${strategy} at ${percent}%` });
         } catch (e) {
           io.stderr.write(`skipping ${strategy} at ${percent}%: ${(e as Error).message}\n`);
         }
       }
     }
-    // Warm up once, then interleave the cases so that load on a shared machine hits all of them alike.
-    await runner.step(storeAll);
-    const times = cases.map(() => [] as StepOutcome[]);
-    const progress = new Progress(io, 'bench');
-    const total = iterations * cases.length;
-    for (let i = 0; i < iterations; i++) {
-      for (const [k, c] of cases.entries()) {
-        const done = i * cases.length + k;
-        const r = await runner.step(c.policy, {
-          sameBatch: k > 0,
-          onProgress: (d, t) => progress.update(done + d / t, total, `${c.strategy} at ${c.percent}%`),
-        });
-        times[k]!.push(r);
-      }
-    }
-    progress.done();
-    const median = (xs: number[]): number => {
-      const s = [...xs].sort((a, b) => a - b);
-      return s[Math.floor(s.length / 2)]!;
-    };
-    const base = median(times[0]!.map((r) => r.seconds));
+    const results = await measureSchedules(
+      io,
+      runner,
+      cases,
+      rounds,
+      `bench ${spec.backend} T=${spec.steps}`,
+    );
+    const base = results[0]!;
     const runs: BenchRun[] = cases.map((c, k) => {
-      const rs = times[k]!;
-      const ms = 1000 * median(rs.map((r) => r.seconds));
-      const peak = Math.max(...rs.map((r) => r.peakBytes));
+      const r = results[k]!;
+      const outcomes = r.samples.map((s) => s.result);
+      const peak = Math.max(...outcomes.map((o) => o.peakBytes));
+      const ratio = pairedRatio(r, base);
+      const overhead = outcomes.map((o) => o.overheadMs / (1000 * o.seconds)).sort((a, b) => a - b);
       return {
         backend: spec.backend,
         cell: spec.cell,
@@ -250,12 +386,16 @@ export async function bench(
           forwards: c.policy.totals.forwards,
         },
         measured: {
-          msPerIteration: ms,
+          msPerIteration: r.ms.median,
           peakCheckpointBytes: peak,
           storeAllBytes: all,
-          timeRatio: ms / 1000 / base,
+          timeRatio: ratio.median,
           memoryRatio: peak / all,
-          overheadShare: median(rs.map((r) => r.overheadMs / (1000 * r.seconds))),
+          overheadShare: overhead[Math.floor(overhead.length / 2)]!,
+          rounds: r.samples.length,
+          contaminatedRounds: r.contaminated,
+          msSpread: { min: r.ms.min, max: r.ms.max, q1: r.ms.q1, q3: r.ms.q3 },
+          timeRatioSpread: { min: ratio.min, max: ratio.max, q1: ratio.q1, q3: ratio.q3 },
         },
       };
     });
@@ -264,6 +404,7 @@ export async function bench(
       host: `${cpu}, ${cpus().length} cores, Node ${process.version}`,
       runner: runner.description,
       runs,
+      rounds: base.completedRounds,
     };
   } finally {
     await runner.dispose();
@@ -281,4 +422,42 @@ export function parseSparsity(text: string | undefined): number | undefined {
     );
   }
   return v;
+}
+
+/** One strategy of the demo's plan table: its prediction, or why it does not fit. */
+export interface PlannedRow {
+  readonly strategy: StrategyName;
+  readonly forwards?: number;
+  readonly memoryRatio?: number;
+  readonly timeRatio?: number;
+  readonly refused?: string;
+}
+
+/** The demo's step 1: every strategy at the budget (store-all at its own), predicted by the cost model. */
+export function planTable(steps: number, sb: StateBytes, budget: number, storeAll: number): PlannedRow[] {
+  const costModel = { alpha: sb.internal / sb.hidden, backwardCost: 2 };
+  return (['store-all', 'chen-sqrt', 'hsm', 'ism', 'msm'] as const).map((strategy) => {
+    const memory = { bytes: strategy === 'store-all' ? storeAll : budget, stateBytes: sb };
+    try {
+      const p = predict({ steps, memory, strategy, costModel });
+      return { strategy, forwards: p.forwards, memoryRatio: p.memoryRatio, timeRatio: p.timeRatio };
+    } catch (e) {
+      if (!(e instanceof SolverError)) throw e;
+      return { strategy, refused: e.message };
+    }
+  });
+}
+
+/** Encode a policy in binary, decode and verify it; throws if it does not round-trip. Returns its size. */
+export function roundTrip(policy: Policy): number {
+  const binary = encodeBinary(policy);
+  const back = decodeBinary(binary);
+  if (!verify(back, { profile: false }).ok || encodeJson(back) !== encodeJson(policy)) {
+    throw new CliError(
+      'E_ROUND_TRIP',
+      'the policy did not round-trip through the binary encoding and verify',
+      EXIT.failure,
+    );
+  }
+  return binary.length;
 }

@@ -13,6 +13,14 @@
  */
 import { cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
+import {
+  type CaseResult,
+  DEFAULT_ROUNDS,
+  formatSummary,
+  interleave,
+  median,
+  pairedRatio,
+} from '@rewind/bench-kit';
 import { type CellBackendV1, runPolicy } from '@rewind/executor';
 import {
   createReferenceModel,
@@ -21,7 +29,7 @@ import {
   randomBatch,
 } from '@rewind/executor/reference';
 import type { Policy } from '@rewind/policy';
-import { plan } from '@rewind/solver';
+import { memoryBudget, plan } from '@rewind/solver';
 import { env } from 'onnxruntime-node';
 import {
   createOnnxBackend,
@@ -41,7 +49,7 @@ const { values: args } = parseArgs({
 });
 const quick = args.quick === true;
 const LONG_T = Number(args.steps ?? (quick ? 200 : 1000));
-const ITERATIONS = Number(args.iterations ?? (quick ? 2 : 4));
+const ITERATIONS = Number(args.iterations ?? (quick ? 2 : DEFAULT_ROUNDS));
 const threads = args.threads === undefined ? {} : { intraOpNumThreads: Number(args.threads) };
 const only = args.only;
 const now = (): number => performance.now();
@@ -175,63 +183,65 @@ function timed<H, I, G>(
 }
 
 interface PassTiming {
-  /** Milliseconds per iteration (a pass and the gradient read-out): median and minimum of the timed iterations. */
+  /** Milliseconds per iteration (a pass and the gradient read-out): median, min and max of the rounds. */
   readonly ms: number;
   readonly minMs: number;
+  readonly maxMs: number;
   /** Milliseconds outside the backend's methods (the executor's own work), median. */
   readonly overheadMs: number;
   readonly peakBytes: number;
   readonly forwards: number;
   readonly runs: number;
+  /** Runs left out: other processes took more than a quarter of a core meanwhile. */
+  readonly contaminated: number;
+  /** The rounds, for ratios round by round. */
+  readonly result: CaseResult<{ overhead: number; runs: number; peak: number; forwards: number }>;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor((s.length - 1) / 2)]!;
-};
-
 /**
- * Time iterations of several policies on one backend, alternating between them (so that load from other
- * processes falls on all alike), after one warm-up iteration each.
+ * Time iterations of several policies on one backend in interleaved rounds (`@rewind/bench-kit`), so that
+ * load from other processes falls on all alike, after one warm-up round.
  */
 async function compare(
   backend: OnnxBackend,
   policies: readonly Policy[],
-  iterations: number,
+  rounds: number,
 ): Promise<PassTiming[]> {
   const t = timed(backend);
-  const acc = policies.map(() => ({
-    times: [] as number[],
-    overheads: [] as number[],
-    runs: [] as number[],
-    peak: 0,
-    forwards: 0,
-  }));
-  for (let i = 0; i < iterations + 1; i++) {
-    for (let p = 0; p < policies.length; p++) {
-      const a = acc[p]!;
-      t.reset();
-      backend.resetStats();
-      const t0 = now();
-      const result = await runPolicy(t.backend, policies[p]!);
-      await t.backend.readGradients();
-      const total = now() - t0;
-      a.peak = result.peakBytes;
-      a.forwards = result.forwards;
-      if (i === 0) continue; // warm-up
-      a.times.push(total);
-      a.overheads.push(total - t.busy());
-      a.runs.push(backend.stats().runs);
-    }
-  }
-  return acc.map((a) => ({
-    ms: median(a.times),
-    minMs: Math.min(...a.times),
-    overheadMs: median(a.overheads),
-    peakBytes: a.peak,
-    forwards: a.forwards,
-    runs: median(a.runs),
-  }));
+  const results = await interleave(
+    policies.map((policy, p) => ({
+      name: `${policy.strategy} ${p}`,
+      run: async () => {
+        t.reset();
+        backend.resetStats();
+        const t0 = now();
+        const result = await runPolicy(t.backend, policy);
+        await t.backend.readGradients();
+        const total = now() - t0;
+        return {
+          overhead: total - t.busy(),
+          runs: backend.stats().runs,
+          peak: result.peakBytes,
+          forwards: result.forwards,
+        };
+      },
+    })),
+    { rounds, warmup: 1 },
+  );
+  return results.map((r) => {
+    const outs = r.samples.map((x) => x.result);
+    return {
+      ms: r.ms.median,
+      minMs: r.ms.min,
+      maxMs: r.ms.max,
+      overheadMs: median(outs.map((o) => o.overhead)),
+      peakBytes: outs.at(-1)?.peak ?? 0,
+      forwards: outs.at(-1)?.forwards ?? 0,
+      runs: median(outs.map((o) => o.runs)),
+      contaminated: r.contaminated,
+      result: r,
+    };
+  });
 }
 
 function storeAll(backend: OnnxBackend): Policy {
@@ -406,12 +416,12 @@ async function partDesign(backwardCost: number): Promise<void> {
   for (const [, options] of msmVariants)
     msmBackends.push(await createOnnxBackend(long.model, long.batch, { ...options, ...threads }));
   const saved = msmBackends[0]!.stateBytes();
-  const budget = Math.floor(0.05 * (saved.hidden + longT * saved.internal));
+  const budget = memoryBudget(longT, { share: 0.05, stateBytes: saved }).bytes as number;
   const rows: string[][] = [];
   for (let v = 0; v < msmVariants.length; v++) {
     const backend = msmBackends[v]!;
     const policy = msmAt(backend, budget, backwardCost);
-    const [r] = await compare(backend, [policy], quick ? 1 : 3);
+    const [r] = await compare(backend, [policy], quick ? 1 : DEFAULT_ROUNDS);
     if (r === undefined) continue;
     rows.push([
       msmVariants[v]![0],
@@ -438,7 +448,7 @@ async function partLong(backwardCost: number): Promise<void> {
   const backend = await createOnnxBackend(model, batch, threads);
   const sb = backend.stateBytes();
   const all = storeAll(backend);
-  const budget = Math.floor(0.05 * (sb.hidden + T * sb.internal));
+  const budget = memoryBudget(T, { share: 0.05, stateBytes: sb }).bytes as number;
   const msm = msmAt(backend, budget, backwardCost);
   console.log(
     `state bytes: hidden ${sb.hidden}, internal ${sb.internal} (alpha ${backend.alpha}); backward cost ${backwardCost.toFixed(2)} forwards (measured)`,
@@ -451,7 +461,7 @@ async function partLong(backwardCost: number): Promise<void> {
     mib(r.peakBytes),
     String(r.forwards),
     fmt(r.ms, 1),
-    fmt(r.minMs, 1),
+    `${fmt(r.minMs, 1)}-${fmt(r.maxMs, 1)}`,
     `${fmt(r.overheadMs, 1)} ms (${((100 * r.overheadMs) / r.ms).toFixed(2)}%)`,
     String(r.runs),
   ];
@@ -462,7 +472,7 @@ async function partLong(backwardCost: number): Promise<void> {
       'peak checkpoints',
       'forwards',
       'ms/iter (median)',
-      'ms/iter (min)',
+      'ms/iter (min-max)',
       'executor overhead',
       'runs',
     ],
@@ -471,7 +481,10 @@ async function partLong(backwardCost: number): Promise<void> {
   const predicted = (msm.totals.forwards + backwardCost * T) / (all.totals.forwards + backwardCost * T);
   console.log(
     `msm / store-all: peak checkpoint memory ${((100 * m.peakBytes) / a.peakBytes).toFixed(1)}%, time per iteration ` +
-      `${(m.ms / a.ms).toFixed(3)}x (medians; minima: ${(m.minMs / a.minMs).toFixed(3)}x); the cost model predicts ${predicted.toFixed(3)}x`,
+      `${formatSummary(pairedRatio(m.result, a.result), (x) => x.toFixed(3))}x (median and min-max of the per-round ratios over ${a.result.completedRounds} interleaved rounds); the cost model predicts ${predicted.toFixed(3)}x`,
+  );
+  console.log(
+    `runs left out as contaminated by other processes: store-all ${a.contaminated}, msm ${m.contaminated}`,
   );
   console.log(
     `executor overhead = time per iteration outside the backend's methods (interpreting the policy, the ledger, handle tracking);\n` +

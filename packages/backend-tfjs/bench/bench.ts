@@ -14,11 +14,19 @@
 //   --chunk weight-gradient chunk of the main runs (default: the package's default)
 
 import { cpus, totalmem } from 'node:os';
+import {
+  type CaseResult,
+  DEFAULT_ROUNDS,
+  formatSummary,
+  interleave,
+  median,
+  pairedRatio,
+} from '@rewind/bench-kit';
 import type { OperationTimings } from '@rewind/executor';
 import { runPolicy } from '@rewind/executor';
 import { type CharBatch, createCharDataset } from '@rewind/executor/data';
 import type { Policy, StateBytes } from '@rewind/policy';
-import { plan } from '@rewind/solver';
+import { memoryBudget, plan } from '@rewind/solver';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   adam,
@@ -49,7 +57,8 @@ const T = option('steps', 1000);
 const B = option('batch', 32);
 const H = option('hidden', 256);
 const V = option('vocab', 80);
-const ITERATIONS = option('iterations', 3);
+// Interleaved timed rounds of store-all and msm (after one warm-up round), @rewind/bench-kit's default.
+const ITERATIONS = option('iterations', DEFAULT_ROUNDS);
 const BUDGET = option('budget', 0.05);
 // tf.grads keeps every intermediate tensor of the unrolled sequence: about 3.4 MiB per step here, so
 // T=1000 exhausts the wasm heap (4 GiB at most; measured: the run aborts). 500 steps fit.
@@ -65,11 +74,6 @@ const SWEEP = !flag('no-sweep');
 const clock = (): number => performance.now();
 const ms = (x: number): string => `${x.toFixed(2)} ms`;
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 
 function table(rows: readonly (readonly string[])[]): void {
   const widths = (rows[0] ?? []).map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
@@ -230,8 +234,10 @@ const stateBytes: StateBytes = (() => {
   m.dispose();
   return sb;
 })();
-const storeAllBytes = stateBytes.hidden + T * stateBytes.internal;
-const budgetBytes = Math.floor(BUDGET * storeAllBytes);
+// The budget as a share of store-all, resolved by the solver.
+const resolved = memoryBudget(T, { share: BUDGET, stateBytes });
+const storeAllBytes = resolved.storeAllBytes as number;
+const budgetBytes = resolved.bytes as number;
 const policies: Record<'store-all' | 'msm', Policy> = {
   'store-all': plan({
     steps: T,
@@ -260,7 +266,7 @@ console.log(
 // Store-all against MSM, iterations interleaved so that both see the same machine load.
 
 console.log(
-  `\n## Store-all against MSM at ${(BUDGET * 100).toFixed(1)}% memory (1 warm-up + ${ITERATIONS} iterations each, interleaved)`,
+  `\n## Store-all against MSM at ${(BUDGET * 100).toFixed(1)}% memory (1 warm-up + ${ITERATIONS} interleaved rounds: medians and min-max, @rewind/bench-kit)`,
 );
 const data = dataset(T);
 const runs: Record<'store-all' | 'msm', Measure[]> = { 'store-all': [], msm: [] };
@@ -281,25 +287,35 @@ const trainers = {
 };
 const tensorsBefore = engine.numTensors();
 let tensorsAfterWarmup = 0;
-for (let i = 0; i <= ITERATIONS; i++) {
-  const batch = data.batch(i);
-  for (const name of ['store-all', 'msm'] as const) {
-    const t0 = clock();
-    const r = await trainers[name].step(batch);
-    const seconds = (clock() - t0) / 1000;
-    if (i === 0) continue;
-    runs[name].push({
-      seconds,
-      runMs: r.timings.total,
-      timings: r.timings,
-      forwards: r.forwards,
-      recomputes: r.recomputes,
-      peakBytes: r.peakBytes,
-      loss: r.loss,
-    });
-  }
-  if (i === 0) tensorsAfterWarmup = engine.numTensors();
-}
+// Every round trains both on the same batch (round r of the warm-up and timed rounds uses batch r).
+let started = 0;
+const measured = await interleave(
+  (['store-all', 'msm'] as const).map((name) => ({
+    name,
+    run: async (): Promise<Measure> => {
+      const batch = data.batch(Math.floor(started++ / 2));
+      const t0 = clock();
+      const r = await trainers[name].step(batch);
+      const seconds = (clock() - t0) / 1000;
+      if (started === 2) tensorsAfterWarmup = engine.numTensors();
+      return {
+        seconds,
+        runMs: r.timings.total,
+        timings: r.timings,
+        forwards: r.forwards,
+        recomputes: r.recomputes,
+        peakBytes: r.peakBytes,
+        loss: r.loss,
+      };
+    },
+    ms: (m: Measure) => 1000 * m.seconds,
+  })),
+  { rounds: ITERATIONS, warmup: 1 },
+);
+const [saRuns, msmRuns] = measured as [CaseResult<Measure>, CaseResult<Measure>];
+runs['store-all'] = saRuns.samples.map((x) => x.result);
+runs.msm = msmRuns.samples.map((x) => x.result);
+const ratio = pairedRatio(msmRuns, saRuns);
 const tensorsAfter = engine.numTensors();
 const sa = summarize(runs['store-all'], T);
 const msm = summarize(runs.msm, T);
@@ -312,9 +328,9 @@ table([
     `${((100 * msm.peakBytes) / sa.peakBytes).toFixed(2)}%`,
   ],
   [
-    'forward steps (recomputed)',
-    `${sa.forwards} (${sa.recomputes})`,
-    `${msm.forwards} (${msm.recomputes})`,
+    'forward steps (recomputed: beyond the first pass)',
+    `${sa.forwards} (${sa.forwards - T})`,
+    `${msm.forwards} (${msm.forwards - T})`,
     (msm.forwards / sa.forwards).toFixed(3),
   ],
   [
@@ -322,6 +338,12 @@ table([
     `${sa.seconds.toFixed(3)} s`,
     `${msm.seconds.toFixed(3)} s`,
     (msm.seconds / sa.seconds).toFixed(3),
+  ],
+  [
+    'time per iteration (min-max)',
+    `${formatSummary(saRuns.ms, (x) => (x / 1000).toFixed(3))} s`,
+    `${formatSummary(msmRuns.ms, (x) => (x / 1000).toFixed(3))} s`,
+    `${formatSummary(ratio, (x) => x.toFixed(3))} (per round)`,
   ],
   [
     'time per iteration (fastest)',
@@ -346,6 +368,9 @@ table([
   ['tokens per second', ((B * T) / sa.seconds).toFixed(0), ((B * T) / msm.seconds).toFixed(0), ''],
   ['loss (last iteration)', sa.loss.toFixed(4), msm.loss.toFixed(4), ''],
 ]);
+console.log(
+  `runs left out (other processes took > 0.25 core meanwhile): store-all ${saRuns.contaminated}, msm ${msmRuns.contaminated}`,
+);
 console.log(
   `tensors: ${tensorsBefore} before, ${tensorsAfterWarmup} after the warm-up, ${tensorsAfter} after ${ITERATIONS} more iterations per strategy`,
 );

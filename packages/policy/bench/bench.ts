@@ -2,6 +2,7 @@
 // Run with `pnpm bench` in packages/policy (tsx bench/bench.ts).
 
 import * as os from 'node:os';
+import { formatSummary, interleave, type Summary } from '@rewind/bench-kit';
 import {
   contentHash,
   decodeBinary,
@@ -13,27 +14,21 @@ import {
 } from '../src/index.js';
 import { bisectionPolicy, createRng, randomPolicy, storeAllPolicy } from '../src/testing.js';
 
-/** Median wall time of `f` in milliseconds: one warm-up, then repeats until 5 runs or about 1.5 s. */
-function time(f: () => unknown): number {
-  f();
-  const samples: number[] = [];
-  let total = 0;
-  while (samples.length < 5 && (samples.length < 2 || total < 1500)) {
-    const start = performance.now();
-    f();
-    const ms = performance.now() - start;
-    samples.push(ms);
-    total += ms;
-  }
-  samples.sort((a, b) => a - b);
-  return samples[Math.floor(samples.length / 2)]!;
+/** The timed operations of one policy, interleaved over 5 rounds (`@rewind/bench-kit`); ms per operation. */
+async function times(cases: readonly { name: string; run: () => unknown }[]): Promise<Map<string, Summary>> {
+  const results = await interleave(cases, { rounds: 5, warmup: 1 });
+  return new Map(results.map((r) => [r.name, r.ms]));
 }
 
-function fmtMs(ms: number | undefined): string {
-  if (ms === undefined) return 'n/a';
+function fmt1(ms: number): string {
   if (ms < 1) return ms.toFixed(3);
   if (ms < 100) return ms.toFixed(1);
   return ms.toFixed(0);
+}
+
+/** `median (min-max)` in ms. */
+function fmtMs(s: Summary | undefined): string {
+  return s === undefined ? 'n/a' : formatSummary(s, fmt1);
 }
 
 function fmtInt(n: number): string {
@@ -46,23 +41,32 @@ interface Row {
   readonly cells: readonly string[];
 }
 
-function measure(name: string, policy: Policy): Row {
+async function measure(name: string, policy: Policy): Promise<Row> {
   const json = encodeJson(policy);
   const jsonBytes = new TextEncoder().encode(json);
   const binary = encodeBinary(policy);
-  const jsonEncode = time(() => encodeJson(policy));
-  const jsonDecode = time(() => decodeJson(json));
-  const binEncode = time(() => encodeBinary(policy));
-  const binDecode = time(() => decodeBinary(binary));
-  const hash = time(() => contentHash(policy));
-  let verifyMs: number | undefined;
+  let verifies = true;
   try {
     const report = verify(policy, { profile: false });
     if (!report.ok) throw new Error(`verify rejected ${name}: ${report.issue.code} ${report.issue.message}`);
-    verifyMs = time(() => verify(policy, { profile: false }));
   } catch (error) {
     if (!(error instanceof Error && /not implemented/.test(error.message))) throw error;
+    verifies = false;
   }
+  const t = await times([
+    { name: 'jsonEncode', run: () => encodeJson(policy) },
+    { name: 'jsonDecode', run: () => decodeJson(json) },
+    { name: 'binEncode', run: () => encodeBinary(policy) },
+    { name: 'binDecode', run: () => decodeBinary(binary) },
+    { name: 'hash', run: () => contentHash(policy) },
+    ...(verifies ? [{ name: 'verify', run: () => verify(policy, { profile: false }) }] : []),
+  ]);
+  const jsonEncode = t.get('jsonEncode');
+  const jsonDecode = t.get('jsonDecode');
+  const binEncode = t.get('binEncode');
+  const binDecode = t.get('binDecode');
+  const hash = t.get('hash');
+  const verifyMs = t.get('verify');
   return {
     name,
     steps: policy.steps,
@@ -110,16 +114,18 @@ console.log(
   `machine: ${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores, ${os.platform()} ${os.arch()}`,
 );
 console.log(`node ${process.version}`);
-console.log('times: median wall-clock milliseconds; decode includes validation (parsePolicy)');
+console.log(
+  'times: wall-clock milliseconds, median (min-max) of 5 interleaved rounds; decode includes validation (parsePolicy)',
+);
 console.log('');
 
 const started = performance.now();
 const rows: Row[] = [];
 for (const T of [1_000, 10_000, 100_000, 1_000_000]) {
-  rows.push(measure('bisection', bisectionPolicy(T)));
+  rows.push(await measure('bisection', bisectionPolicy(T)));
   if (T <= 10_000) {
-    rows.push(measure('store-all', storeAllPolicy(T, { granular: true })));
-    rows.push(measure('random', randomPolicy(createRng(T), { steps: T, stateBytes: true })));
+    rows.push(await measure('store-all', storeAllPolicy(T, { granular: true })));
+    rows.push(await measure('random', randomPolicy(createRng(T), { steps: T, stateBytes: true })));
   }
 }
 printTable(rows);

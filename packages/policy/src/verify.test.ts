@@ -124,6 +124,34 @@ describe('verify', () => {
     }
   });
 
+  it('reports a budget overrun in the unit that was exceeded, with no undefined budget', () => {
+    const store = [
+      { op: 'forward', from: 0, to: 2, store: 'internal', stride: 1 },
+      { op: 'backward', from: 2, to: 1 },
+    ] as const satisfies Instruction[];
+    const sb = { stateBytes: { hidden: 100, internal: 200 } };
+    // 5 slots, 500 bytes: within 6 slots, over 450 bytes.
+    const bytes = verify(policy(2, [...store], { ...sb, budget: { slots: 6, bytes: 450 } }), {
+      skipTotals: true,
+    });
+    expect(bytes).toMatchObject({ ok: false, issue: { code: 'E_VERIFY_BUDGET', found: 500 } });
+    if (!bytes.ok)
+      expect(bytes.issue.message).toContain(
+        'live memory 500 bytes (1 x 100 hidden + 2 x 200 internal) exceeds the budget of 450 bytes',
+      );
+    // Over the slots, the budget in bytes absent: no "undefined" in the message.
+    const slots = verify(policy(2, [...store], { ...sb, budget: { slots: 4.1 } }), { skipTotals: true });
+    expect(slots).toMatchObject({ ok: false, issue: { code: 'E_VERIFY_BUDGET', found: 5 } });
+    if (!slots.ok) {
+      expect(slots.issue.message).toContain(
+        'live memory 5 slots (500 bytes) exceeds the budget of 4.1 slots',
+      );
+      expect(slots.issue.message).not.toContain('undefined');
+    }
+    const one = verify(policy(1, [{ op: 'forward', from: 0, to: 1 }], { budget: { slots: 0.5 } }));
+    if (!one.ok) expect(one.issue.message).toContain('live memory 1 slot exceeds the budget of 0.5 slots');
+  });
+
   it('refuses a backward after the pass is complete', () => {
     const p = policy(1, [
       { op: 'forward', from: 0, to: 1 },

@@ -40,9 +40,9 @@ export interface VerifyOptions {
 /** Relative tolerance of slot comparisons (slots are real because alpha is). */
 const SLOT_TOLERANCE = 1e-9;
 
-/** A slot count for a message: 12 significant digits, so that float noise (50.050000000000004) is not shown. */
+/** A slot count for a message: 12 significant digits (no float noise such as 50.050000000000004), "1 slot". */
 function readable(slots: number): string {
-  return String(Number(slots.toPrecision(12)));
+  return `${Number(slots.toPrecision(12))} ${slots === 1 ? 'slot' : 'slots'}`;
 }
 
 /**
@@ -159,7 +159,7 @@ export function verify(policy: Policy, options: VerifyOptions = {}): VerifyRepor
       return failure(
         'E_VERIFY_BUDGET',
         path,
-        `live memory ${readable(slots)} slots${bytes} exceeds the budget of ${readable(budgetSlots)} slots ${held}`,
+        `live memory ${readable(slots)}${bytes} exceeds the budget of ${readable(budgetSlots)} ${held}`,
         slots,
       );
     }

@@ -1,4 +1,5 @@
 import type { Instruction, StoreKind } from '@rewind/policy';
+import { SolverError } from './errors.js';
 
 /** Store kinds of the micro-operations: none, hidden, internal. */
 export const NONE = 0;
@@ -45,6 +46,8 @@ export class Emitter {
     private readonly alpha: number,
     private readonly bytes: { hidden: number; internal: number } | undefined,
     private readonly record: boolean,
+    /** Most instructions to record; one more throws `E_TOO_LARGE`. */
+    private readonly maxInstructions = Number.POSITIVE_INFINITY,
   ) {
     this.next = steps;
     this.heldH = new Uint8Array(steps + 1);
@@ -138,7 +141,7 @@ export class Emitter {
       prev.to = t;
       return;
     }
-    this.out.push({ op: 'backward', from: t, to: t });
+    this.push({ op: 'backward', from: t, to: t });
   }
 
   free(kind: Store, p: number): void {
@@ -152,7 +155,7 @@ export class Emitter {
     this.working = -1;
     if (!this.record) return;
     this.flush();
-    this.out.push({ op: 'free', kind: kind === HIDDEN ? 'hidden' : 'internal', at: p });
+    this.push({ op: 'free', kind: kind === HIDDEN ? 'hidden' : 'internal', at: p });
   }
 
   private measure(): void {
@@ -171,6 +174,21 @@ export class Emitter {
     if (this.pKind !== NONE) {
       ins.store = this.pKind === HIDDEN ? 'hidden' : 'internal';
       if (this.pTo - this.pFrom !== this.pStride) ins.stride = this.pStride;
+    }
+    this.push(ins);
+  }
+
+  private push(ins: MutableInstruction): void {
+    if (this.out.length >= this.maxInstructions) {
+      throw new SolverError(
+        'E_TOO_LARGE',
+        `the policy has more than ${this.maxInstructions} instructions (maxInstructions); use a larger budget or another strategy, or raise maxInstructions`,
+        {
+          path: 'maxInstructions',
+          found: this.out.length + 1,
+          expected: `at most ${this.maxInstructions} instructions`,
+        },
+      );
     }
     this.out.push(ins);
   }

@@ -8,12 +8,14 @@ export {
   hsmPowerBound,
   hsmSplit,
 } from './hsm.js';
-export { frontier, minimumMemory, plan, predict } from './plan.js';
+export { SHARE_RANGE, SLOT_TOLERANCE } from './normalize.js';
+export { frontier, memoryBudget, minimumMemory, plan, predict } from './plan.js';
 export { type BytePlanRequest, solverPlanner } from './planner.js';
 export {
   type CostModelInput,
   type FrontierPoint,
   type FrontierRequest,
+  type MemoryBudget,
   type MemorySpec,
   type PlanRequest,
   type Prediction,

@@ -1,3 +1,4 @@
+import { DEFAULT_LIMITS } from '@rewind/policy';
 import { invalid, SolverError } from './errors.js';
 import { STRATEGIES, type StrategyName } from './types.js';
 
@@ -90,33 +91,68 @@ export function normCostModel(v: unknown, path = 'costModel'): CostModelN {
 
 const safeInt = (min: number) => (x: number) => Number.isSafeInteger(x) && x >= min;
 
-/** Validate the memory spec; returns the budget and, for a byte budget, the alpha the state sizes imply. */
+/**
+ * Relative tolerance of every comparison of a real-valued slot budget: a schedule fits `M` slots when its
+ * memory is at most `M * (1 + SLOT_TOLERANCE)`, so that a budget computed in floating point (5% of 1001
+ * slots is 50.050000000000004) keeps exactly the schedules of the intended value. Byte budgets are exact.
+ */
+export const SLOT_TOLERANCE = 1e-12;
+
+/** The accepted range of a share of store-all, in words. */
+export const SHARE_RANGE = 'a number > 0 and <= 1 (a share of the memory of store-all: 0.05 is 5%)';
+
+const MEMORY_FORMS =
+  'an object { slots }, { bytes, stateBytes: { hidden, internal } } or { share, stateBytes? }';
+
+/**
+ * Validate the memory spec; returns the budget and, for a byte budget, the alpha the state sizes imply.
+ * A `{ share }` needs the sequence length (`steps`, already validated).
+ */
 export function normMemory(
   v: unknown,
   costModel: unknown,
   path = 'memory',
+  steps?: number,
 ): { budget: BudgetN; alpha?: number } {
-  if (!isObject(v))
-    throw invalid(path, v, 'an object { slots } or { bytes, stateBytes: { hidden, internal } }');
+  if (!isObject(v)) throw invalid(path, v, MEMORY_FORMS);
   if ('slots' in v) {
     checkKeys(v, path, ['slots']);
     const slots = finite(v['slots'], `${path}.slots`, 'a finite number >= 0', (x) => x >= 0);
     return { budget: { slots } };
   }
-  if (!('bytes' in v))
-    throw invalid(path, v, 'an object { slots } or { bytes, stateBytes: { hidden, internal } }');
+  if ('share' in v) {
+    checkKeys(v, path, ['share', 'stateBytes']);
+    const share = finite(v['share'], `${path}.share`, SHARE_RANGE, (x) => x > 0 && x <= 1);
+    if (steps === undefined) throw invalid('steps', steps, 'a sequence length for a share of store-all');
+    if (v['stateBytes'] === undefined) {
+      const alpha = normCostModel(costModel).alpha;
+      return { budget: { slots: share * (1 + steps * alpha) } };
+    }
+    const sb = stateSizes(v['stateBytes'], `${path}.stateBytes`);
+    const bytes = Math.floor(share * (sb.hidden + steps * sb.internal));
+    return byteBudget(bytes, sb, costModel);
+  }
+  if (!('bytes' in v)) throw invalid(path, v, MEMORY_FORMS);
   checkKeys(v, path, ['bytes', 'stateBytes']);
   const bytes = finite(v['bytes'], `${path}.bytes`, 'a safe integer >= 0', safeInt(0));
-  const sb = v['stateBytes'];
-  if (!isObject(sb)) throw invalid(`${path}.stateBytes`, sb, 'an object { hidden, internal }');
-  checkKeys(sb, `${path}.stateBytes`, ['hidden', 'internal']);
-  const hidden = finite(sb['hidden'], `${path}.stateBytes.hidden`, 'a safe integer >= 1', safeInt(1));
+  return byteBudget(bytes, stateSizes(v['stateBytes'], `${path}.stateBytes`), costModel);
+}
+
+function stateSizes(sb: unknown, path: string): ByteSizes {
+  if (!isObject(sb)) throw invalid(path, sb, 'an object { hidden, internal }');
+  checkKeys(sb, path, ['hidden', 'internal']);
+  const hidden = finite(sb['hidden'], `${path}.hidden`, 'a safe integer >= 1', safeInt(1));
   const internal = finite(
     sb['internal'],
-    `${path}.stateBytes.internal`,
+    `${path}.internal`,
     `a safe integer >= stateBytes.hidden (${hidden}), since alpha = internal / hidden >= 1`,
     (x) => safeInt(1)(x) && x >= hidden,
   );
+  return { hidden, internal };
+}
+
+function byteBudget(bytes: number, sizes: ByteSizes, costModel: unknown): { budget: BudgetN; alpha: number } {
+  const { hidden, internal } = sizes;
   const alpha = internal / hidden;
   if (isObject(costModel) && typeof costModel['alpha'] === 'number') {
     const given = costModel['alpha'];
@@ -129,6 +165,14 @@ export function normMemory(
     }
   }
   return { budget: { slots: bytes / hidden, bytes, stateBytes: { hidden, internal } }, alpha };
+}
+
+/** Default limit on the instructions of an emitted policy: the reading limit of `@rewind/policy`. */
+export const DEFAULT_MAX_INSTRUCTIONS = DEFAULT_LIMITS.maxInstructions;
+
+export function normMaxInstructions(v: unknown, path = 'maxInstructions'): number {
+  if (v === undefined) return DEFAULT_MAX_INSTRUCTIONS;
+  return finite(v, path, 'a safe integer >= 1', safeInt(1));
 }
 
 export function normMaxCells(v: unknown, path = 'maxTableCells'): number {
@@ -178,7 +222,7 @@ export function budgetUnits(budget: BudgetN, grid: Grid): number {
     return Number((BigInt(grid.q) * rest) / BigInt(budget.stateBytes.hidden));
   }
   const x = (budget.slots - 1) * grid.q;
-  return Math.floor(x + 1e-12 * Math.max(1, Math.abs(x)));
+  return Math.floor(x + SLOT_TOLERANCE * Math.max(1, Math.abs(x)));
 }
 
 /** Whether `hidden` hidden (the initial state's included) and `internal` internal checkpoints fit. */
@@ -186,7 +230,7 @@ export function fits(budget: BudgetN, alpha: number, hidden: number, internal: n
   if (budget.bytes !== undefined && budget.stateBytes !== undefined) {
     return hidden * budget.stateBytes.hidden + internal * budget.stateBytes.internal <= budget.bytes;
   }
-  return hidden + internal * alpha <= budget.slots * (1 + 1e-12);
+  return hidden + internal * alpha <= budget.slots * (1 + SLOT_TOLERANCE);
 }
 
 /** Whole hidden-state slots of a budget (for hsm). */
@@ -194,5 +238,5 @@ export function budgetWholeSlots(budget: BudgetN): number {
   if (budget.bytes !== undefined && budget.stateBytes !== undefined) {
     return Number(BigInt(budget.bytes) / BigInt(budget.stateBytes.hidden));
   }
-  return Math.floor(budget.slots * (1 + 1e-12));
+  return Math.floor(budget.slots * (1 + SLOT_TOLERANCE));
 }

@@ -13,6 +13,7 @@ import {
   normBudgets,
   normCostModel,
   normMaxCells,
+  normMaxInstructions,
   normMemory,
   normSteps,
   normStrategy,
@@ -32,6 +33,8 @@ import type {
   CostModelInput,
   FrontierPoint,
   FrontierRequest,
+  MemoryBudget,
+  MemorySpec,
   PlanRequest,
   Prediction,
   StrategyName,
@@ -44,6 +47,7 @@ interface Ctx {
   readonly cm: CostModelN;
   readonly budget: BudgetN;
   readonly maxCells: number;
+  readonly maxInstructions: number;
   readonly requested: StrategyName;
 }
 
@@ -60,21 +64,22 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 function context(req: unknown): Ctx {
   if (!isObject(req)) throw invalid('request', req, 'an object { steps, memory, strategy, costModel? }');
   for (const key of Object.keys(req)) {
-    if (!['steps', 'memory', 'strategy', 'costModel', 'maxTableCells'].includes(key)) {
+    if (!['steps', 'memory', 'strategy', 'costModel', 'maxTableCells', 'maxInstructions'].includes(key)) {
       throw new SolverError('E_INVALID_ARGUMENT', `unknown request key ${JSON.stringify(key)}`, {
         path: key,
         found: key,
-        expected: 'one of steps, memory, strategy, costModel, maxTableCells',
+        expected: 'one of steps, memory, strategy, costModel, maxTableCells, maxInstructions',
       });
     }
   }
   const T = normSteps(req['steps']);
   const requested = normStrategy(req['strategy']);
   const cm0 = normCostModel(req['costModel']);
-  const mem = normMemory(req['memory'], req['costModel']);
+  const mem = normMemory(req['memory'], req['costModel'], 'memory', T);
   const maxCells = normMaxCells(req['maxTableCells']);
+  const maxInstructions = normMaxInstructions(req['maxInstructions']);
   const cm = mem.alpha === undefined ? cm0 : { ...cm0, alpha: mem.alpha };
-  return { T, cm, budget: mem.budget, maxCells, requested };
+  return { T, cm, budget: mem.budget, maxCells, maxInstructions, requested };
 }
 
 function memValue(ctx: Ctx, m: Mem): number {
@@ -307,7 +312,7 @@ function prepareRequested(ctx: Ctx): Prepared {
 }
 
 function execute(ctx: Ctx, prepared: Prepared, record: boolean): Emitter {
-  const em = new Emitter(ctx.T, ctx.cm.alpha, ctx.budget.stateBytes, record);
+  const em = new Emitter(ctx.T, ctx.cm.alpha, ctx.budget.stateBytes, record, ctx.maxInstructions);
   prepared.run(em);
   if (em.forwards !== prepared.forwards || em.backwards !== ctx.T) {
     throw new Error(
@@ -393,6 +398,34 @@ export function predict(req: PlanRequest): Prediction {
   const ctx = context(req);
   const p = prepareRequested(ctx);
   return prediction(ctx, p, execute(ctx, p, false));
+}
+
+/**
+ * The budget a memory spec means for `steps` steps under the cost model: in slots, in bytes where the spec
+ * gives state sizes, and as a share of the memory of store-all. This is how `plan` and `predict` read
+ * `memory` (a `{ share }` included), so callers that need the budget itself (to print it, or to size a
+ * buffer) ask here instead of computing it. Throws `E_INVALID_ARGUMENT` as `plan` does.
+ */
+export function memoryBudget(steps: number, memory: MemorySpec, costModel?: CostModelInput): MemoryBudget {
+  const T = normSteps(steps);
+  normCostModel(costModel);
+  const { budget, alpha: implied } = normMemory(memory, costModel, 'memory', T);
+  const alpha = implied ?? normCostModel(costModel).alpha;
+  const storeAllSlots = 1 + T * alpha;
+  const sb = budget.stateBytes;
+  if (budget.bytes !== undefined && sb !== undefined) {
+    const storeAllBytes = sb.hidden + T * sb.internal;
+    return {
+      slots: budget.slots,
+      bytes: budget.bytes,
+      stateBytes: { hidden: sb.hidden, internal: sb.internal },
+      alpha,
+      storeAllSlots,
+      storeAllBytes,
+      share: budget.bytes / storeAllBytes,
+    };
+  }
+  return { slots: budget.slots, alpha, storeAllSlots, share: budget.slots / storeAllSlots };
 }
 
 /**

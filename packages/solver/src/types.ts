@@ -35,11 +35,36 @@ export interface CostModelInput {
 
 /**
  * The memory budget for checkpoints: in slots (one slot holds one hidden state; the initial state's slot
- * counts), or in bytes given the byte sizes of one hidden and one internal state.
+ * counts), in bytes given the byte sizes of one hidden and one internal state, or as a share of the memory
+ * of store-all (standard BPTT).
+ *
+ * `{ share }` is a number in (0, 1] (`0.05` is 5%). Without `stateBytes` it means
+ * `share * (1 + steps * alpha)` slots (alpha from the cost model); with `stateBytes` it means
+ * `floor(share * (hidden + steps * internal))` bytes, alpha then being `internal / hidden`. Either way it
+ * plans exactly what the equivalent `{ slots }` or `{ bytes, stateBytes }` request plans.
  */
 export type MemorySpec =
   | { slots: number }
-  | { bytes: number; stateBytes: { hidden: number; internal: number } };
+  | { bytes: number; stateBytes: { hidden: number; internal: number } }
+  | { share: number; stateBytes?: { hidden: number; internal: number } };
+
+/** A memory budget resolved against a sequence length and cost model (see `memoryBudget`). */
+export interface MemoryBudget {
+  /** The budget in slots (for a byte budget, `bytes / stateBytes.hidden`). */
+  readonly slots: number;
+  /** The budget in bytes, for a byte budget or a share with `stateBytes`. */
+  readonly bytes?: number;
+  /** The state sizes of a byte budget. */
+  readonly stateBytes?: { readonly hidden: number; readonly internal: number };
+  /** Internal-state size over hidden-state size the budget was resolved with. */
+  readonly alpha: number;
+  /** The memory of store-all in slots, `1 + steps * alpha`. */
+  readonly storeAllSlots: number;
+  /** The memory of store-all in bytes, `hidden + steps * internal`, for a byte budget. */
+  readonly storeAllBytes?: number;
+  /** The budget over the memory of store-all. */
+  readonly share: number;
+}
 
 /** A planning request. */
 export interface PlanRequest {
@@ -56,6 +81,11 @@ export interface PlanRequest {
    * planning above it throws `E_TOO_LARGE`.
    */
   maxTableCells?: number;
+  /**
+   * Most instructions `plan` emits, default 10^7 (the reading limit of `@rewind/policy`); a policy with
+   * more throws `E_TOO_LARGE` while it is emitted, so memory stays bounded. `predict` emits nothing.
+   */
+  maxInstructions?: number;
 }
 
 /** What a plan costs, computed without emitting the policy. Equal to the totals of `plan(req)`. */

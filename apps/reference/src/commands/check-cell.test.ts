@@ -55,6 +55,7 @@ async function cli(argv: string[]): Promise<{ code: number; stdout: string; stde
     },
     writeFile: async () => {},
     makeDir: async () => {},
+    checkOutput: async () => {},
     now: () => 0,
   };
   const code = await main(argv, io);

@@ -1,0 +1,3 @@
+import { base } from '@rewind/vitest-config';
+
+export default base;
