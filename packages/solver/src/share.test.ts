@@ -114,22 +114,22 @@ describe('memory as a share of store-all', () => {
     for (const share of [0, -0.1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '5%', null]) {
       const e = thrown(() => memoryBudget(100, { share } as never));
       expect(e.code).toBe('E_INVALID_ARGUMENT');
-      expect(e.path).toBe('memory.share');
+      expect(e.path).toBe('/memory/share');
       expect(e.expected).toBe(SHARE_RANGE);
       expect(e.message).toContain('<= 1');
       const p = thrown(() => plan({ steps: 100, memory: { share } as never, strategy: 'msm' }));
-      expect(p.path).toBe('memory.share');
+      expect(p.path).toBe('/memory/share');
     }
-    expect(thrown(() => memoryBudget(100, { share: 0.1, slots: 3 } as never)).path).toBe('memory.share');
-    expect(thrown(() => memoryBudget(100, { share: 0.1, extra: 1 } as never)).path).toBe('memory.extra');
+    expect(thrown(() => memoryBudget(100, { share: 0.1, slots: 3 } as never)).path).toBe('/memory/share');
+    expect(thrown(() => memoryBudget(100, { share: 0.1, extra: 1 } as never)).path).toBe('/memory/extra');
     expect(
       thrown(() => memoryBudget(100, { share: 0.1, stateBytes: { hidden: 10, internal: 5 } })).path,
-    ).toBe('memory.stateBytes.internal');
+    ).toBe('/memory/stateBytes/internal');
     expect(
       thrown(() => memoryBudget(100, { share: 0.1, stateBytes: { hidden: 10, internal: 45 } }, { alpha: 2 }))
         .path,
-    ).toBe('costModel.alpha');
-    expect(thrown(() => memoryBudget(0, { share: 0.1 })).path).toBe('steps');
+    ).toBe('/costModel/alpha');
+    expect(thrown(() => memoryBudget(0, { share: 0.1 })).path).toBe('/steps');
   });
 });
 
@@ -141,7 +141,7 @@ describe('bounded emission', () => {
     expect(encodeJson(plan({ ...req, maxInstructions: 1998 }))).toBe(encodeJson(full));
     const e = thrown(() => plan({ ...req, maxInstructions: 1997 }));
     expect(e.code).toBe('E_TOO_LARGE');
-    expect(e.path).toBe('maxInstructions');
+    expect(e.path).toBe('/maxInstructions');
     expect(e.message).toContain('more than 1997 instructions');
     expect(predict({ ...req, maxInstructions: 1 }).forwards).toBe(500500);
     expect(thrown(() => plan({ ...req, maxInstructions: 0 })).code).toBe('E_INVALID_ARGUMENT');
