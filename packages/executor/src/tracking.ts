@@ -42,6 +42,91 @@ function settle<T, U>(value: MaybePromise<T>, then: (v: T) => U): MaybePromise<U
   return then(value as T);
 }
 
+/** The bookkeeping both trackers share: live handles by kind, lent views, counts and violations. */
+class Ledger<M extends string> {
+  readonly live = new Map<unknown, HandleKind>();
+  /** Lent hidden states (from `hiddenOf`) and the internal state each belongs to, and back. */
+  private readonly lent = new Map<unknown, unknown>();
+  private readonly lentBy = new Map<unknown, unknown>();
+  readonly violations: string[] = [];
+  acquired = 0;
+  released = 0;
+
+  constructor(
+    private readonly name: string,
+    readonly calls: Record<M, number>,
+  ) {}
+
+  fail(message: string): never {
+    this.violations.push(message);
+    throw new Error(`handle tracking (${this.name}): ${message}`);
+  }
+
+  add(handle: unknown, kind: HandleKind, where: string): void {
+    if (handle === null || handle === undefined)
+      this.fail(`${where} returned ${String(handle)} as a ${kind} handle`);
+    if (this.live.has(handle)) this.fail(`${where} returned a ${kind} handle that is already live`);
+    this.live.set(handle, kind);
+    this.acquired++;
+  }
+
+  check(handle: unknown, kinds: readonly HandleKind[], where: string): void {
+    const kind = this.live.get(handle);
+    if (kind !== undefined) {
+      if (!kinds.includes(kind))
+        this.fail(`${where} was given a ${kind} handle, expected ${kinds.join(' or ')}`);
+      return;
+    }
+    if (kinds.includes('hidden') && this.lent.has(handle)) {
+      if (!this.live.has(this.lent.get(handle)))
+        this.fail(`${where} was given a lent hidden state whose internal state is disposed`);
+      return;
+    }
+    this.fail(`${where} was given a handle that is not live (disposed, or never handed out)`);
+  }
+
+  lend(view: unknown, internal: unknown): void {
+    this.lent.set(view, internal);
+    this.lentBy.set(internal, view);
+  }
+
+  release(handle: unknown): void {
+    if (!this.live.has(handle)) {
+      this.fail(
+        this.lent.has(handle)
+          ? 'dispose was given a lent hidden state (from hiddenOf)'
+          : 'dispose was given a handle that is not live (disposed twice, or never handed out)',
+      );
+    }
+    this.live.delete(handle);
+    if (this.lentBy.has(handle)) {
+      // What it lent dies with it: a later use is reported as a use of a dead handle.
+      this.lent.delete(this.lentBy.get(handle));
+      this.lentBy.delete(handle);
+    }
+    this.released++;
+  }
+
+  /** The tracker object both wrappers return. */
+  tracker<B>(backend: B) {
+    const ledger = this;
+    return {
+      backend,
+      get live() {
+        return ledger.live.size;
+      },
+      get acquired() {
+        return ledger.acquired;
+      },
+      get released() {
+        return ledger.released;
+      },
+      calls: this.calls,
+      violations: this.violations,
+    };
+  }
+}
+
 /**
  * Wrap a backend so that every handle it hands out is tracked: the wrapper counts live handles and
  * method calls, and detects misuse by its caller (a handle disposed twice, a lent handle disposed, a
@@ -51,12 +136,7 @@ function settle<T, U>(value: MaybePromise<T>, then: (v: T) => U): MaybePromise<U
 export function trackHandles<THidden, TInternal, TGradient>(
   inner: CellBackendV1<THidden, TInternal, TGradient>,
 ): HandleTracker<THidden, TInternal, TGradient> {
-  const live = new Map<unknown, HandleKind>();
-  /** Lent hidden states (from `hiddenOf`) and the internal state each belongs to. */
-  const lent = new Map<unknown, unknown>();
-  const lentBy = new Map<unknown, unknown>();
-  const violations: string[] = [];
-  const calls: Record<TrackedMethod, number> = {
+  const ledger = new Ledger<TrackedMethod>(inner.name, {
     stateBytes: 0,
     initialState: 0,
     forward: 0,
@@ -66,34 +146,10 @@ export function trackHandles<THidden, TInternal, TGradient>(
     zeroGradients: 0,
     loss: 0,
     readGradients: 0,
-  };
-  let acquired = 0;
-  let released = 0;
-
-  const fail = (message: string): never => {
-    violations.push(message);
-    throw new Error(`handle tracking (${inner.name}): ${message}`);
-  };
-  const add = (handle: unknown, kind: HandleKind, where: string): void => {
-    if (handle === null || handle === undefined)
-      fail(`${where} returned ${String(handle)} as a ${kind} handle`);
-    if (live.has(handle)) fail(`${where} returned a ${kind} handle that is already live`);
-    live.set(handle, kind);
-    acquired++;
-  };
-  const check = (handle: unknown, kinds: readonly HandleKind[], where: string): void => {
-    const kind = live.get(handle);
-    if (kind !== undefined) {
-      if (!kinds.includes(kind)) fail(`${where} was given a ${kind} handle, expected ${kinds.join(' or ')}`);
-      return;
-    }
-    if (kinds.includes('hidden') && lent.has(handle)) {
-      if (!live.has(lent.get(handle)))
-        fail(`${where} was given a lent hidden state whose internal state is disposed`);
-      return;
-    }
-    fail(`${where} was given a handle that is not live (disposed, or never handed out)`);
-  };
+  });
+  const { calls } = ledger;
+  const add = (h: unknown, kind: HandleKind, where: string) => ledger.add(h, kind, where);
+  const check = (h: unknown, kinds: readonly HandleKind[], where: string) => ledger.check(h, kinds, where);
 
   const backend: CellBackendV1<THidden, TInternal, TGradient> = {
     specificationVersion: inner.specificationVersion,
@@ -123,8 +179,7 @@ export function trackHandles<THidden, TInternal, TGradient>(
       calls.hiddenOf++;
       check(internal, ['internal'], 'hiddenOf');
       const h = inner.hiddenOf(internal);
-      lent.set(h, internal);
-      lentBy.set(internal, h);
+      ledger.lend(h, internal);
       return h;
     },
     backward(internal, dh, t) {
@@ -138,20 +193,7 @@ export function trackHandles<THidden, TInternal, TGradient>(
     },
     dispose(handle) {
       calls.dispose++;
-      if (!live.has(handle)) {
-        fail(
-          lent.has(handle)
-            ? 'dispose was given a lent hidden state (from hiddenOf)'
-            : 'dispose was given a handle that is not live (disposed twice, or never handed out)',
-        );
-      }
-      live.delete(handle);
-      if (lentBy.has(handle)) {
-        // What it lent dies with it: a later use is reported as a use of a dead handle.
-        lent.delete(lentBy.get(handle));
-        lentBy.delete(handle);
-      }
-      released++;
+      ledger.release(handle);
       inner.dispose(handle);
     },
     zeroGradients() {
@@ -169,21 +211,7 @@ export function trackHandles<THidden, TInternal, TGradient>(
   };
   const liveHandles = inner.liveHandles;
   if (liveHandles !== undefined) backend.liveHandles = () => liveHandles.call(inner);
-
-  return {
-    backend,
-    get live() {
-      return live.size;
-    },
-    get acquired() {
-      return acquired;
-    },
-    get released() {
-      return released;
-    },
-    calls,
-    violations,
-  };
+  return ledger.tracker(backend);
 }
 
 /** The version 2 backend methods a `HandleTrackerV2` counts calls of. */
@@ -223,11 +251,7 @@ export interface HandleTrackerV2<THidden, TInternal, TGradient> {
 export function trackHandlesV2<THidden, TInternal, TGradient>(
   inner: CellBackendV2<THidden, TInternal, TGradient>,
 ): HandleTrackerV2<THidden, TInternal, TGradient> {
-  const live = new Map<unknown, HandleKind>();
-  const lent = new Map<unknown, unknown>();
-  const lentBy = new Map<unknown, unknown>();
-  const violations: string[] = [];
-  const calls: Record<TrackedMethodV2, number> = {
+  const ledger = new Ledger<TrackedMethodV2>(inner.name, {
     stateBytes: 0,
     initialState: 0,
     forwardRange: 0,
@@ -237,34 +261,10 @@ export function trackHandlesV2<THidden, TInternal, TGradient>(
     zeroGradients: 0,
     loss: 0,
     readGradients: 0,
-  };
-  let acquired = 0;
-  let released = 0;
-
-  const fail = (message: string): never => {
-    violations.push(message);
-    throw new Error(`handle tracking (${inner.name}): ${message}`);
-  };
-  const add = (handle: unknown, kind: HandleKind, where: string): void => {
-    if (handle === null || handle === undefined)
-      fail(`${where} returned ${String(handle)} as a ${kind} handle`);
-    if (live.has(handle)) fail(`${where} returned a ${kind} handle that is already live`);
-    live.set(handle, kind);
-    acquired++;
-  };
-  const check = (handle: unknown, kind: HandleKind, where: string): void => {
-    const found = live.get(handle);
-    if (found !== undefined) {
-      if (found !== kind) fail(`${where} was given a ${found} handle, expected ${kind}`);
-      return;
-    }
-    if (kind === 'hidden' && lent.has(handle)) {
-      if (!live.has(lent.get(handle)))
-        fail(`${where} was given a lent hidden state whose internal state is disposed`);
-      return;
-    }
-    fail(`${where} was given a handle that is not live (disposed, or never handed out)`);
-  };
+  });
+  const { calls } = ledger;
+  const add = (h: unknown, kind: HandleKind, where: string) => ledger.add(h, kind, where);
+  const check = (h: unknown, kind: HandleKind, where: string) => ledger.check(h, [kind], where);
 
   const backend: CellBackendV2<THidden, TInternal, TGradient> = {
     specificationVersion: inner.specificationVersion,
@@ -296,8 +296,7 @@ export function trackHandlesV2<THidden, TInternal, TGradient>(
       calls.hiddenOf++;
       check(internal, 'internal', 'hiddenOf');
       const h = inner.hiddenOf(internal);
-      lent.set(h, internal);
-      lentBy.set(internal, h);
+      ledger.lend(h, internal);
       return h;
     },
     backwardRange(request) {
@@ -315,19 +314,7 @@ export function trackHandlesV2<THidden, TInternal, TGradient>(
     },
     dispose(handle) {
       calls.dispose++;
-      if (!live.has(handle)) {
-        fail(
-          lent.has(handle)
-            ? 'dispose was given a lent hidden state (from hiddenOf)'
-            : 'dispose was given a handle that is not live (disposed twice, or never handed out)',
-        );
-      }
-      live.delete(handle);
-      if (lentBy.has(handle)) {
-        lent.delete(lentBy.get(handle));
-        lentBy.delete(handle);
-      }
-      released++;
+      ledger.release(handle);
       inner.dispose(handle);
     },
     zeroGradients() {
@@ -345,19 +332,5 @@ export function trackHandlesV2<THidden, TInternal, TGradient>(
   };
   const liveHandles = inner.liveHandles;
   if (liveHandles !== undefined) backend.liveHandles = () => liveHandles.call(inner);
-
-  return {
-    backend,
-    get live() {
-      return live.size;
-    },
-    get acquired() {
-      return acquired;
-    },
-    get released() {
-      return released;
-    },
-    calls,
-    violations,
-  };
+  return ledger.tracker(backend);
 }
