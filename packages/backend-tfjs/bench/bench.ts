@@ -12,7 +12,12 @@
 //                 T=1000)  --no-plain
 //   --sweep-steps T for the weight-gradient chunk sweep (100)  --no-sweep
 //   --chunk weight-gradient chunk of the main runs (default: the package's default)
+//   --no-counts  skip the dispatch counts on every tfjs engine (wasm, cpu, and WebGPU where Dawn starts:
+//                Mesa's llvmpipe through OpenGL ES without a GPU)
+//   --json FILE  also write the results as JSON
+//   --no-fused   run the composite steps (tfjs operations) instead of the fused step kernels
 
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import type { OperationTimings } from '@rewind/executor';
 import { runPolicy } from '@rewind/executor';
@@ -26,7 +31,9 @@ import {
   createRecurrentModel,
   createTfjsEngine,
   createTrainer,
+  KernelCounter,
   registerGradients,
+  type TfjsEngine,
   type TfjsModel,
 } from '../src/index.js';
 import { unrolledLoss } from '../src/unrolled.test-util.js';
@@ -49,7 +56,7 @@ const T = option('steps', 1000);
 const B = option('batch', 32);
 const H = option('hidden', 256);
 const V = option('vocab', 80);
-const ITERATIONS = option('iterations', 3);
+const ITERATIONS = option('iterations', 5);
 const BUDGET = option('budget', 0.05);
 // tf.grads keeps every intermediate tensor of the unrolled sequence: about 3.4 MiB per step here, so
 // T=1000 exhausts the wasm heap (4 GiB at most; measured: the run aborts). 500 steps fit.
@@ -58,11 +65,42 @@ const SWEEP_T = option('sweep-steps', 100);
 const CHUNK = option('chunk', Number.NaN);
 const PLAIN = !flag('no-plain');
 const SWEEP = !flag('no-sweep');
+const COUNTS = !flag('no-counts');
+const FUSED = !flag('no-fused');
+const JSON_PATH = (() => {
+  const i = process.argv.indexOf('--json');
+  return i >= 0 ? process.argv[i + 1] : process.env['BENCH_JSON'];
+})();
+const results: Record<string, unknown> = {};
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
 
 const clock = (): number => performance.now();
+
+/** CPU time (ms) used by the whole machine (from /proc/stat; undefined elsewhere). */
+function machineBusyMs(): number | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
+    const busy = f.reduce((a, b) => a + b, 0) - (f[3] ?? 0) - (f[4] ?? 0);
+    return (busy * 1000) / 100; // USER_HZ = 100
+  } catch {
+    return undefined;
+  }
+}
+
+/** Run `fn` and measure the CPU time other processes used meanwhile (ms), when /proc/stat exists. */
+async function withForeign<R>(fn: () => Promise<R>): Promise<{ result: R; foreignMs: number | undefined }> {
+  const m0 = machineBusyMs();
+  const c0 = process.cpuUsage();
+  const result = await fn();
+  const c1 = process.cpuUsage(c0);
+  const m1 = machineBusyMs();
+  const own = (c1.user + c1.system) / 1000;
+  return { result, foreignMs: m0 === undefined || m1 === undefined ? undefined : Math.max(0, m1 - m0 - own) };
+}
 const ms = (x: number): string => `${x.toFixed(2)} ms`;
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
 const median = (xs: readonly number[]): number => {
@@ -118,6 +156,8 @@ function makeModel(engine: Awaited<ReturnType<typeof createTfjsEngine>>): TfjsMo
 
 interface Measure {
   readonly seconds: number;
+  /** CPU time other processes used during the iteration (ms), when known. */
+  readonly foreignMs: number | undefined;
   readonly runMs: number;
   readonly timings: OperationTimings;
   readonly forwards: number;
@@ -132,6 +172,7 @@ const summarize = (runs: readonly Measure[], steps: number) => {
   );
   return {
     fastest: Math.min(...runs.map((r) => r.seconds)),
+    slowest: Math.max(...runs.map((r) => r.seconds)),
     seconds: median(runs.map((r) => r.seconds)),
     runMs: median(runs.map((r) => r.runMs)),
     overheadMs: median(overhead),
@@ -158,6 +199,135 @@ console.log(
 );
 
 const text = syntheticText(V, Math.max(200_000, 4 * B * (T + 1)), 1);
+
+// ---------------------------------------------------------------------------------------------------
+// Kernel dispatches per step and read-backs per iteration, on every tfjs engine (deterministic counts).
+
+async function countOn(
+  what: string,
+  open: () => Promise<TfjsEngine>,
+): Promise<Record<string, unknown> | string> {
+  let e: TfjsEngine;
+  try {
+    e = await open();
+  } catch (error) {
+    return `unavailable: ${String(error).split('\n')[0]}`;
+  }
+  const out: Record<string, unknown> = { engine: e.description };
+  try {
+    for (const cell of ['lstm', 'gru'] as const) {
+      const steps = 64;
+      const data = createCharDataset(text, { batchSize: 4, steps, seed: 3 });
+      const model = createRecurrentModel(e, {
+        cell,
+        inputSize: V,
+        hiddenSize: 16,
+        head: { kind: 'softmax', classes: V },
+        seed: 7,
+      });
+      const sb = model.stateBytes(4);
+      const policy = plan({
+        steps,
+        memory: { bytes: sb.hidden + steps * sb.internal, stateBytes: sb },
+        strategy: 'store-all',
+      });
+      // One cell backend through runPolicy for the per-step counts ...
+      const backend = createCellBackend(model, data.batch(0), { fusedKernels: FUSED });
+      await runPolicy(backend, policy);
+      const d = backend.dispatchCounts();
+      backend.release();
+      // ... and one training iteration (forward, backward, optimizer) for the read-backs.
+      const trainer = createTrainer(model, {
+        policy,
+        optimizer: { kind: 'adam' },
+        clipNorm: 5,
+        backend: { fusedKernels: FUSED },
+      });
+      await trainer.step(data.batch(1));
+      const counter = new KernelCounter().start();
+      await trainer.step(data.batch(2));
+      counter.stop();
+      const c = counter.counts();
+      trainer.dispose();
+      model.dispose();
+      out[cell] = {
+        fused: d.fused,
+        forwardPerStep: d.forward.dispatches / d.forward.steps,
+        backwardPerStep: d.backward.dispatches / d.backward.steps,
+        readbacksPerIteration: c.readbacks,
+        dispatchesPerIteration: c.dispatches,
+        gpuProgramsPerIteration: c.gpuPrograms,
+      };
+    }
+  } finally {
+    await e.dispose();
+    await engine.activate();
+  }
+  return out;
+}
+
+if (COUNTS) {
+  console.log(
+    `\n## Kernel dispatches per step and read-backs per training iteration (store-all, T=64, B=4, H=16, V=${V}${FUSED ? '' : ', composite steps'})`,
+  );
+  const counted: Record<string, Record<string, unknown> | string> = {
+    wasm: await countOn('wasm', () => createTfjsEngine({ backend: 'wasm' })),
+    cpu: await countOn('cpu', () => createTfjsEngine({ backend: 'cpu' })),
+    webgpu: await countOn('webgpu', async () => {
+      process.env['EGL_PLATFORM'] ??= 'surfaceless';
+      try {
+        return await createTfjsEngine({ backend: 'webgpu' });
+      } catch {
+        return await createTfjsEngine({
+          backend: 'webgpu',
+          webgpu: { dawnOptions: ['backend=opengles'], featureLevel: 'compatibility' },
+        });
+      }
+    }),
+  };
+  results['counts'] = counted;
+  const rows: string[][] = [
+    [
+      'engine',
+      'cell',
+      'fused',
+      'forward/step',
+      'backward/step',
+      'read-backs/iteration',
+      'GPU programs/iteration',
+    ],
+  ];
+  let met = true;
+  for (const [name, entry] of Object.entries(counted)) {
+    if (typeof entry === 'string') {
+      rows.push([name, '-', '-', '-', '-', entry, '-']);
+      continue;
+    }
+    for (const cell of ['lstm', 'gru'] as const) {
+      const r = entry[cell] as {
+        fused: boolean;
+        forwardPerStep: number;
+        backwardPerStep: number;
+        readbacksPerIteration: number;
+        gpuProgramsPerIteration: number;
+      };
+      met &&= r.forwardPerStep <= 6 && r.backwardPerStep <= 10 && r.readbacksPerIteration <= 3;
+      rows.push([
+        name,
+        cell,
+        r.fused ? 'yes' : 'no',
+        r.forwardPerStep.toFixed(2),
+        r.backwardPerStep.toFixed(2),
+        String(r.readbacksPerIteration),
+        name === 'webgpu' ? String(r.gpuProgramsPerIteration) : '-',
+      ]);
+    }
+  }
+  table(rows);
+  console.log(
+    `  [${met ? 'met' : 'MISSED'}] <= 6 dispatches per forward step, <= 10 per backward step, <= 3 read-backs per iteration (every engine that started)`,
+  );
+}
 const dataset = (steps: number) => createCharDataset(text, { batchSize: B, steps, seed: 11 });
 const chunkOption = Number.isNaN(CHUNK) ? {} : { weightGradientChunk: CHUNK };
 
@@ -270,13 +440,13 @@ const trainers = {
     policy: policies['store-all'],
     optimizer: { kind: 'adam' },
     clipNorm: 5,
-    backend: chunkOption,
+    backend: { ...chunkOption, fusedKernels: FUSED },
   }),
   msm: createTrainer(models.msm, {
     policy: policies.msm,
     optimizer: { kind: 'adam' },
     clipNorm: 5,
-    backend: chunkOption,
+    backend: { ...chunkOption, fusedKernels: FUSED },
   }),
 };
 const tensorsBefore = engine.numTensors();
@@ -285,11 +455,12 @@ for (let i = 0; i <= ITERATIONS; i++) {
   const batch = data.batch(i);
   for (const name of ['store-all', 'msm'] as const) {
     const t0 = clock();
-    const r = await trainers[name].step(batch);
+    const { result: r, foreignMs } = await withForeign(() => trainers[name].step(batch));
     const seconds = (clock() - t0) / 1000;
     if (i === 0) continue;
     runs[name].push({
       seconds,
+      foreignMs,
       runMs: r.timings.total,
       timings: r.timings,
       forwards: r.forwards,
@@ -301,6 +472,18 @@ for (let i = 0; i <= ITERATIONS; i++) {
   if (i === 0) tensorsAfterWarmup = engine.numTensors();
 }
 const tensorsAfter = engine.numTensors();
+console.log(
+  'rounds (seconds per iteration; CPU time other processes took meanwhile, of 2 x wall time per core):',
+);
+for (let i = 0; i < ITERATIONS; i++) {
+  const cells = (['store-all', 'msm'] as const).map((name) => {
+    const r = runs[name][i] as Measure;
+    const foreign =
+      r.foreignMs === undefined ? 'unknown' : `${(r.foreignMs / 1000).toFixed(2)} s foreign CPU`;
+    return `${name} ${r.seconds.toFixed(3)} s (${foreign})`;
+  });
+  console.log(`  round ${i + 1}: ${cells.join(', ')}`);
+}
 const sa = summarize(runs['store-all'], T);
 const msm = summarize(runs.msm, T);
 table([
@@ -322,6 +505,12 @@ table([
     `${sa.seconds.toFixed(3)} s`,
     `${msm.seconds.toFixed(3)} s`,
     (msm.seconds / sa.seconds).toFixed(3),
+  ],
+  [
+    'time per iteration (spread)',
+    `${sa.fastest.toFixed(3)} .. ${sa.slowest.toFixed(3)} s`,
+    `${msm.fastest.toFixed(3)} .. ${msm.slowest.toFixed(3)} s`,
+    '',
   ],
   [
     'time per iteration (fastest)',
@@ -356,6 +545,36 @@ const checks = [
   ['executor overhead < 5% (both)', sa.overheadShare < 0.05 && msm.overheadShare < 0.05],
 ] as const;
 for (const [what, ok] of checks) console.log(`  [${ok ? 'met' : 'MISSED'}] ${what}`);
+results['timing'] = {
+  T,
+  B,
+  H,
+  V,
+  budget: BUDGET,
+  fused: FUSED,
+  engine: engine.description,
+  storeAll: {
+    medianS: sa.seconds,
+    fastestS: sa.fastest,
+    slowestS: sa.slowest,
+    peakBytes: sa.peakBytes,
+    forwardStepMs: sa.forwardStep,
+    backwardStepMs: sa.backwardStep,
+  },
+  msm: {
+    medianS: msm.seconds,
+    fastestS: msm.fastest,
+    slowestS: msm.slowest,
+    peakBytes: msm.peakBytes,
+    forwards: msm.forwards,
+  },
+  ratio: msm.seconds / sa.seconds,
+  rounds: runs['store-all'].map((r, i) => ({
+    storeAllS: r.seconds,
+    msmS: runs.msm[i]?.seconds,
+    foreignCpuMs: [r.foreignMs, runs.msm[i]?.foreignMs],
+  })),
+};
 for (const name of ['store-all', 'msm'] as const) {
   trainers[name].dispose();
   models[name].dispose();
@@ -472,3 +691,9 @@ if (PLAIN) {
   model.dispose();
 }
 await engine.dispose();
+if (JSON_PATH !== undefined) {
+  writeFileSync(JSON_PATH, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nresults written to ${JSON_PATH}`);
+}
+// Dawn (WebGPU) may keep the process alive.
+process.exit(0);
