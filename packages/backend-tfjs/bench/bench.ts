@@ -16,6 +16,7 @@
 //                Mesa's llvmpipe through OpenGL ES without a GPU)
 //   --json FILE  also write the results as JSON
 //   --no-fused   run the composite steps (tfjs operations) instead of the fused step kernels
+//   --compare-composite  also time store-all and MSM on the composite steps, interleaved in the same rounds
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -67,6 +68,8 @@ const PLAIN = !flag('no-plain');
 const SWEEP = !flag('no-sweep');
 const COUNTS = !flag('no-counts');
 const FUSED = !flag('no-fused');
+// Also time the composite steps (tfjs operations), interleaved with the fused ones in the same rounds.
+const COMPARE = flag('compare-composite');
 const JSON_PATH = (() => {
   const i = process.argv.indexOf('--json');
   return i >= 0 ? process.argv[i + 1] : process.env['BENCH_JSON'];
@@ -449,10 +452,40 @@ const trainers = {
     backend: { ...chunkOption, fusedKernels: FUSED },
   }),
 };
+const composite = COMPARE
+  ? {
+      models: { 'store-all': makeModel(engine), msm: makeModel(engine) },
+      runs: { 'store-all': [] as number[], msm: [] as number[] },
+    }
+  : undefined;
+const compositeTrainers =
+  composite === undefined
+    ? undefined
+    : {
+        'store-all': createTrainer(composite.models['store-all'], {
+          policy: policies['store-all'],
+          optimizer: { kind: 'adam' },
+          clipNorm: 5,
+          backend: { ...chunkOption, fusedKernels: false },
+        }),
+        msm: createTrainer(composite.models.msm, {
+          policy: policies.msm,
+          optimizer: { kind: 'adam' },
+          clipNorm: 5,
+          backend: { ...chunkOption, fusedKernels: false },
+        }),
+      };
 const tensorsBefore = engine.numTensors();
 let tensorsAfterWarmup = 0;
 for (let i = 0; i <= ITERATIONS; i++) {
   const batch = data.batch(i);
+  if (composite !== undefined && compositeTrainers !== undefined) {
+    for (const name of ['store-all', 'msm'] as const) {
+      const t0 = clock();
+      await compositeTrainers[name].step(batch);
+      if (i > 0) composite.runs[name].push((clock() - t0) / 1000);
+    }
+  }
   for (const name of ['store-all', 'msm'] as const) {
     const t0 = clock();
     const { result: r, foreignMs } = await withForeign(() => trainers[name].step(batch));
@@ -545,6 +578,40 @@ const checks = [
   ['executor overhead < 5% (both)', sa.overheadShare < 0.05 && msm.overheadShare < 0.05],
 ] as const;
 for (const [what, ok] of checks) console.log(`  [${ok ? 'met' : 'MISSED'}] ${what}`);
+if (composite !== undefined && compositeTrainers !== undefined) {
+  const cs = composite.runs['store-all'];
+  const cm = composite.runs.msm;
+  console.log('composite steps (tfjs operations), timed in the same rounds:');
+  table([
+    ['', 'store-all', 'msm', 'msm / store-all'],
+    [
+      'time per iteration (median)',
+      `${median(cs).toFixed(3)} s`,
+      `${median(cm).toFixed(3)} s`,
+      (median(cm) / median(cs)).toFixed(3),
+    ],
+    [
+      'time per iteration (spread)',
+      `${Math.min(...cs).toFixed(3)} .. ${Math.max(...cs).toFixed(3)} s`,
+      `${Math.min(...cm).toFixed(3)} .. ${Math.max(...cm).toFixed(3)} s`,
+      '',
+    ],
+    [
+      'fused / composite (medians)',
+      (sa.seconds / median(cs)).toFixed(3),
+      (msm.seconds / median(cm)).toFixed(3),
+      '',
+    ],
+  ]);
+  results['composite'] = {
+    storeAll: { medianS: median(cs), rounds: cs },
+    msm: { medianS: median(cm), rounds: cm },
+  };
+  for (const name of ['store-all', 'msm'] as const) {
+    compositeTrainers[name].dispose();
+    composite.models[name].dispose();
+  }
+}
 results['timing'] = {
   T,
   B,

@@ -21,10 +21,23 @@ export const FUSED_KERNELS = {
 } as const;
 
 type F32 = Float32Array;
-type Views = Record<string, Float32Array | Int32Array>;
 
 interface OutputSpec {
   readonly shape: number[];
+}
+
+/**
+ * What a kernel's arithmetic sees: fresh views of its inputs, outputs and scratch buffers (fetch them again
+ * after `sigmoid`, which may move the wasm heap), and an elementwise sigmoid from one scratch buffer into
+ * another (the backend's vectorised kernel on wasm).
+ */
+interface Context {
+  in(name: string): F32;
+  ids(name: string): Int32Array;
+  has(name: string): boolean;
+  out(k: number): F32;
+  scratch(k: number): F32;
+  sigmoid(from: number, to: number): void;
 }
 
 /** How a kernel reads its inputs and writes its outputs on one backend. */
@@ -32,7 +45,8 @@ interface Access {
   run(
     inputs: Readonly<Record<string, tf.TensorInfo | undefined>>,
     outputs: readonly OutputSpec[],
-    compute: (inputs: Views, outputs: F32[]) => void,
+    scratch: readonly number[],
+    compute: (ctx: Context) => void,
   ): tf.TensorInfo[];
 }
 
@@ -44,35 +58,75 @@ interface CpuBackendLike {
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array;
+  disposeData(dataId: unknown): boolean;
+  dataIdMap: { get(dataId: unknown): { id: number } };
+  wasm: { cwrap(name: string, ret: null, args: string[]): (...args: number[]) => void };
 }
 
 const size = (shape: readonly number[]): number => shape.reduce((n, k) => n * k, 1);
 
+function sigmoidLoop(from: F32, to: F32): void {
+  for (let i = 0; i < from.length; i++) to[i] = 1 / (1 + Math.exp(-(from[i] as number)));
+}
+
 function cpuAccess(backend: CpuBackendLike): Access {
   return {
-    run(inputs, outputs, compute) {
-      const views: Views = {};
-      for (const [name, info] of Object.entries(inputs)) {
-        if (info !== undefined) views[name] = backend.data.get(info.dataId).values;
-      }
+    run(inputs, outputs, scratchSizes, compute) {
       const out = outputs.map((o) => new Float32Array(size(o.shape)));
-      compute(views, out);
+      const scratch = scratchSizes.map((n) => new Float32Array(n));
+      const view = (name: string): Float32Array | Int32Array => {
+        const info = inputs[name];
+        if (info === undefined) throw new Error(`internal: missing input ${name}`);
+        return backend.data.get(info.dataId).values;
+      };
+      compute({
+        in: (name) => view(name) as F32,
+        ids: (name) => view(name) as Int32Array,
+        has: (name) => inputs[name] !== undefined,
+        out: (k) => out[k] as F32,
+        scratch: (k) => scratch[k] as F32,
+        sigmoid: (from, to) => sigmoidLoop(scratch[from] as F32, scratch[to] as F32),
+      });
       return outputs.map((o, k) => backend.makeTensorInfo(o.shape, 'float32', out[k] as F32));
     },
   };
 }
 
+const wasmSigmoid = new WeakMap<object, (x: number, out: number) => void>();
+
 function wasmAccess(backend: WasmBackendLike): Access {
+  let sigmoid = wasmSigmoid.get(backend);
+  if (sigmoid === undefined) {
+    sigmoid = backend.wasm.cwrap('Sigmoid', null, ['number', 'number']);
+    wasmSigmoid.set(backend, sigmoid);
+  }
+  const run = sigmoid;
   return {
-    run(inputs, outputs, compute) {
-      // Allocate first: a growing heap detaches views taken before.
+    run(inputs, outputs, scratchSizes, compute) {
+      // Allocate everything first; views are fetched afresh each time (a growing heap detaches them).
       const infos = outputs.map((o) => backend.makeOutput(o.shape, 'float32'));
-      const views: Views = {};
-      for (const [name, info] of Object.entries(inputs)) {
-        if (info !== undefined) views[name] = backend.typedArrayFromHeap(info);
+      const scratch = scratchSizes.map((n) => backend.makeOutput([n], 'float32'));
+      try {
+        const view = (name: string): Float32Array | Int32Array => {
+          const info = inputs[name];
+          if (info === undefined) throw new Error(`internal: missing input ${name}`);
+          return backend.typedArrayFromHeap(info);
+        };
+        compute({
+          in: (name) => view(name) as F32,
+          ids: (name) => view(name) as Int32Array,
+          has: (name) => inputs[name] !== undefined,
+          out: (k) => backend.typedArrayFromHeap(infos[k] as tf.TensorInfo) as F32,
+          scratch: (k) => backend.typedArrayFromHeap(scratch[k] as tf.TensorInfo) as F32,
+          sigmoid: (from, to) =>
+            run(
+              backend.dataIdMap.get((scratch[from] as tf.TensorInfo).dataId).id,
+              backend.dataIdMap.get((scratch[to] as tf.TensorInfo).dataId).id,
+            ),
+        });
+      } finally {
+        for (const info of scratch) backend.disposeData(info.dataId);
       }
-      const out = infos.map((info) => backend.typedArrayFromHeap(info) as F32);
-      compute(views, out);
       return infos;
     },
   };
@@ -83,52 +137,79 @@ const ACCESS: Record<string, (backend: unknown) => Access> = {
   wasm: (b) => wasmAccess(b as WasmBackendLike),
 };
 
-const sigmoid = (a: number): number => 1 / (1 + Math.exp(-a));
-
-function get<T extends Float32Array | Int32Array>(views: Views, name: string): T {
-  return views[name] as T;
-}
-
 // ---------------------------------------------------------------------------------------------------
-// The arithmetic (exported for tests).
+// The arithmetic. tanh is computed as `2 sigmoid(2a) - 1`, as the composite steps do.
 
-/** LSTM forward step: outputs `h`, `c` (`[B, H]`) and the saved gates `i, f, g, o, tanh(c)` (`[B, 5H]`). */
-function lstmForward(v: Views, [h, c, saved]: F32[], B: number, H: number): void {
-  const xs = get<F32>(v, 'xs');
-  const rows = get<Int32Array>(v, 'rows');
-  const hu = get<F32>(v, 'hu');
-  const cPrev = get<F32>(v, 'cPrev');
+/**
+ * LSTM forward step: outputs `h`, `c` (`[B, H]`) and the saved gates `i, f, g, o, tanh(c)` (`[B, 5H]`).
+ * Scratch: pre-activations and gates (`B 4H` each), `2 c` and its sigmoid (`B H` each).
+ */
+function lstmForward(ctx: Context, B: number, H: number): void {
   const G = 4 * H;
-  for (let r = 0; r < B; r++) {
-    const xo = (rows[r] as number) * G;
-    const uo = r * G;
-    const so = r * 5 * H;
-    const ho = r * H;
-    for (let j = 0; j < H; j++) {
-      const i = sigmoid((xs[xo + j] as number) + (hu[uo + j] as number));
-      const f = sigmoid((xs[xo + H + j] as number) + (hu[uo + H + j] as number));
-      const g = Math.tanh((xs[xo + 2 * H + j] as number) + (hu[uo + 2 * H + j] as number));
-      const o = sigmoid((xs[xo + 3 * H + j] as number) + (hu[uo + 3 * H + j] as number));
-      const cn = f * (cPrev[ho + j] as number) + i * g;
-      const tc = Math.tanh(cn);
-      (h as F32)[ho + j] = o * tc;
-      (c as F32)[ho + j] = cn;
-      (saved as F32)[so + j] = i;
-      (saved as F32)[so + H + j] = f;
-      (saved as F32)[so + 2 * H + j] = g;
-      (saved as F32)[so + 3 * H + j] = o;
-      (saved as F32)[so + 4 * H + j] = tc;
+  {
+    const xs = ctx.in('xs');
+    const rows = ctx.ids('rows');
+    const hu = ctx.in('hu');
+    const pre = ctx.scratch(0);
+    for (let r = 0; r < B; r++) {
+      const xo = (rows[r] as number) * G;
+      const uo = r * G;
+      for (let k = 0; k < G; k++) pre[uo + k] = (xs[xo + k] as number) + (hu[uo + k] as number);
+      for (let j = 2 * H; j < 3 * H; j++) pre[uo + j] = 2 * (pre[uo + j] as number);
+    }
+  }
+  ctx.sigmoid(0, 1);
+  {
+    const s = ctx.scratch(1);
+    const cPrev = ctx.in('cPrev');
+    const c = ctx.out(1);
+    const saved = ctx.out(2);
+    const c2 = ctx.scratch(2);
+    for (let r = 0; r < B; r++) {
+      const go = r * G;
+      const so = r * 5 * H;
+      const ho = r * H;
+      for (let j = 0; j < H; j++) {
+        const i = s[go + j] as number;
+        const f = s[go + H + j] as number;
+        const g = 2 * (s[go + 2 * H + j] as number) - 1;
+        const o = s[go + 3 * H + j] as number;
+        const cn = f * (cPrev[ho + j] as number) + i * g;
+        c[ho + j] = cn;
+        c2[ho + j] = 2 * cn;
+        saved[so + j] = i;
+        saved[so + H + j] = f;
+        saved[so + 2 * H + j] = g;
+        saved[so + 3 * H + j] = o;
+      }
+    }
+  }
+  ctx.sigmoid(2, 3);
+  {
+    const st = ctx.scratch(3);
+    const h = ctx.out(0);
+    const saved = ctx.out(2);
+    for (let r = 0; r < B; r++) {
+      const so = r * 5 * H;
+      const ho = r * H;
+      for (let j = 0; j < H; j++) {
+        const tc = 2 * (st[ho + j] as number) - 1;
+        saved[so + 4 * H + j] = tc;
+        h[ho + j] = (saved[so + 3 * H + j] as number) * tc;
+      }
     }
   }
 }
 
 /** LSTM backward step: `da` (`[B, 4H]`) and `dc_prev` (`[B, H]`) from `dh` (+ `dh2`), `dc`, saved, `c_prev`. */
-function lstmBackward(v: Views, [da, dcPrev]: F32[], B: number, H: number): void {
-  const dh = get<F32>(v, 'dh');
-  const dh2 = v['dh2'] as F32 | undefined;
-  const dc = v['dc'] as F32 | undefined;
-  const saved = get<F32>(v, 'saved');
-  const cPrev = get<F32>(v, 'cPrev');
+function lstmBackward(ctx: Context, B: number, H: number): void {
+  const dh = ctx.in('dh');
+  const dh2 = ctx.has('dh2') ? ctx.in('dh2') : undefined;
+  const dc = ctx.has('dc') ? ctx.in('dc') : undefined;
+  const saved = ctx.in('saved');
+  const cPrev = ctx.in('cPrev');
+  const da = ctx.out(0);
+  const dcPrev = ctx.out(1);
   for (let r = 0; r < B; r++) {
     const so = r * 5 * H;
     const ao = r * 4 * H;
@@ -142,49 +223,90 @@ function lstmBackward(v: Views, [da, dcPrev]: F32[], B: number, H: number): void
       const tc = saved[so + 4 * H + j] as number;
       let dct = d * o * (1 - tc * tc);
       if (dc !== undefined) dct += dc[ho + j] as number;
-      (da as F32)[ao + j] = dct * g * i * (1 - i);
-      (da as F32)[ao + H + j] = dct * (cPrev[ho + j] as number) * f * (1 - f);
-      (da as F32)[ao + 2 * H + j] = dct * i * (1 - g * g);
-      (da as F32)[ao + 3 * H + j] = d * tc * o * (1 - o);
-      (dcPrev as F32)[ho + j] = dct * f;
+      da[ao + j] = dct * g * i * (1 - i);
+      da[ao + H + j] = dct * (cPrev[ho + j] as number) * f * (1 - f);
+      da[ao + 2 * H + j] = dct * i * (1 - g * g);
+      da[ao + 3 * H + j] = d * tc * o * (1 - o);
+      dcPrev[ho + j] = dct * f;
     }
   }
 }
 
-/** GRU forward step: `h` (`[B, H]`) and the saved `z, r, n, U_n h + bu_n` (`[B, 4H]`). */
-function gruForward(v: Views, [h, saved]: F32[], B: number, H: number): void {
-  const xs = get<F32>(v, 'xs');
-  const rows = get<Int32Array>(v, 'rows');
-  const hu = get<F32>(v, 'hu');
-  const bu = get<F32>(v, 'bu');
-  const hPrev = get<F32>(v, 'hPrev');
+/**
+ * GRU forward step: `h` (`[B, H]`) and the saved `z, r, n, U_n h + bu_n` (`[B, 4H]`). Scratch: the `z, r`
+ * pre-activations and gates (`B 2H` each), `2 a_n` and its sigmoid (`B H` each).
+ */
+function gruForward(ctx: Context, B: number, H: number): void {
   const G = 3 * H;
-  for (let r = 0; r < B; r++) {
-    const xo = (rows[r] as number) * G;
-    const uo = r * G;
-    const so = r * 4 * H;
-    const ho = r * H;
-    for (let j = 0; j < H; j++) {
-      const z = sigmoid((xs[xo + j] as number) + (hu[uo + j] as number) + (bu[j] as number));
-      const rr = sigmoid((xs[xo + H + j] as number) + (hu[uo + H + j] as number) + (bu[H + j] as number));
-      const hn = (hu[uo + 2 * H + j] as number) + (bu[2 * H + j] as number);
-      const n = Math.tanh((xs[xo + 2 * H + j] as number) + rr * hn);
-      const hp = hPrev[ho + j] as number;
-      (h as F32)[ho + j] = n + z * (hp - n);
-      (saved as F32)[so + j] = z;
-      (saved as F32)[so + H + j] = rr;
-      (saved as F32)[so + 2 * H + j] = n;
-      (saved as F32)[so + 3 * H + j] = hn;
+  {
+    const xs = ctx.in('xs');
+    const rows = ctx.ids('rows');
+    const hu = ctx.in('hu');
+    const bu = ctx.in('bu');
+    const pre = ctx.scratch(0);
+    for (let r = 0; r < B; r++) {
+      const xo = (rows[r] as number) * G;
+      const uo = r * G;
+      const po = r * 2 * H;
+      for (let k = 0; k < 2 * H; k++) {
+        pre[po + k] = (xs[xo + k] as number) + (hu[uo + k] as number) + (bu[k] as number);
+      }
+    }
+  }
+  ctx.sigmoid(0, 1);
+  {
+    const s = ctx.scratch(1);
+    const xs = ctx.in('xs');
+    const rows = ctx.ids('rows');
+    const hu = ctx.in('hu');
+    const bu = ctx.in('bu');
+    const saved = ctx.out(1);
+    const an2 = ctx.scratch(2);
+    for (let r = 0; r < B; r++) {
+      const xo = (rows[r] as number) * G;
+      const uo = r * G;
+      const po = r * 2 * H;
+      const so = r * 4 * H;
+      const ho = r * H;
+      for (let j = 0; j < H; j++) {
+        const z = s[po + j] as number;
+        const rr = s[po + H + j] as number;
+        const hn = (hu[uo + 2 * H + j] as number) + (bu[2 * H + j] as number);
+        an2[ho + j] = 2 * ((xs[xo + 2 * H + j] as number) + rr * hn);
+        saved[so + j] = z;
+        saved[so + H + j] = rr;
+        saved[so + 3 * H + j] = hn;
+      }
+    }
+  }
+  ctx.sigmoid(2, 3);
+  {
+    const sn = ctx.scratch(3);
+    const hPrev = ctx.in('hPrev');
+    const h = ctx.out(0);
+    const saved = ctx.out(1);
+    for (let r = 0; r < B; r++) {
+      const so = r * 4 * H;
+      const ho = r * H;
+      for (let j = 0; j < H; j++) {
+        const n = 2 * (sn[ho + j] as number) - 1;
+        const z = saved[so + j] as number;
+        saved[so + 2 * H + j] = n;
+        h[ho + j] = n + z * ((hPrev[ho + j] as number) - n);
+      }
     }
   }
 }
 
 /** GRU backward step: `dax`, `dah` (`[B, 3H]`) and `dh z` (`[B, H]`, the direct part of `dh_prev`). */
-function gruBackward(v: Views, [dax, dah, dhz]: F32[], B: number, H: number): void {
-  const dh = get<F32>(v, 'dh');
-  const dh2 = v['dh2'] as F32 | undefined;
-  const saved = get<F32>(v, 'saved');
-  const hPrev = get<F32>(v, 'hPrev');
+function gruBackward(ctx: Context, B: number, H: number): void {
+  const dh = ctx.in('dh');
+  const dh2 = ctx.has('dh2') ? ctx.in('dh2') : undefined;
+  const saved = ctx.in('saved');
+  const hPrev = ctx.in('hPrev');
+  const dax = ctx.out(0);
+  const dah = ctx.out(1);
+  const dhz = ctx.out(2);
   for (let r = 0; r < B; r++) {
     const so = r * 4 * H;
     const ao = r * 3 * H;
@@ -198,49 +320,54 @@ function gruBackward(v: Views, [dax, dah, dhz]: F32[], B: number, H: number): vo
       const dan = d * (1 - z) * (1 - n * n);
       const daz = d * ((hPrev[ho + j] as number) - n) * z * (1 - z);
       const dar = dan * hn * rr * (1 - rr);
-      (dax as F32)[ao + j] = daz;
-      (dax as F32)[ao + H + j] = dar;
-      (dax as F32)[ao + 2 * H + j] = dan;
-      (dah as F32)[ao + j] = daz;
-      (dah as F32)[ao + H + j] = dar;
-      (dah as F32)[ao + 2 * H + j] = dan * rr;
-      (dhz as F32)[ho + j] = d * z;
+      dax[ao + j] = daz;
+      dax[ao + H + j] = dar;
+      dax[ao + 2 * H + j] = dan;
+      dah[ao + j] = daz;
+      dah[ao + H + j] = dar;
+      dah[ao + 2 * H + j] = dan * rr;
+      dhz[ho + j] = d * z;
     }
   }
 }
 
 /** Softmax cross-entropy of logits `y` (`[B, V]`) at class ids: `dy` (`[B, V]`) and the loss (scalar). */
-function softmaxLoss(v: Views, [dy, loss]: F32[], B: number, V: number, weight: number): void {
-  const y = get<F32>(v, 'y');
-  const targets = get<Int32Array>(v, 'targets');
+function softmaxLoss(ctx: Context, B: number, V: number, weight: number): void {
+  const y = ctx.in('y');
+  const targets = ctx.ids('targets');
+  const dy = ctx.out(0);
   let total = 0;
   for (let r = 0; r < B; r++) {
     const o = r * V;
     let max = Number.NEGATIVE_INFINITY;
     for (let k = 0; k < V; k++) max = Math.max(max, y[o + k] as number);
     let sum = 0;
-    for (let k = 0; k < V; k++) sum += Math.exp((y[o + k] as number) - max);
+    for (let k = 0; k < V; k++) {
+      const e = Math.exp((y[o + k] as number) - max);
+      dy[o + k] = e;
+      sum += e;
+    }
     const target = targets[r] as number;
     total += Math.log(sum) - ((y[o + target] as number) - max);
-    for (let k = 0; k < V; k++) {
-      const p = Math.exp((y[o + k] as number) - max) / sum;
-      (dy as F32)[o + k] = weight * (k === target ? p - 1 : p);
-    }
+    const scale = weight / sum;
+    for (let k = 0; k < V; k++) dy[o + k] = (dy[o + k] as number) * scale;
+    dy[o + target] = (dy[o + target] as number) - weight;
   }
-  (loss as F32)[0] = weight * total;
+  ctx.out(1)[0] = weight * total;
 }
 
 /** Squared error of `y` against `targets` (`[B, O]`) scaled by `scale`: `dy` and the loss (scalar). */
-function mseLoss(v: Views, [dy, loss]: F32[], n: number, scale: number): void {
-  const y = get<F32>(v, 'y');
-  const targets = get<F32>(v, 'targets');
+function mseLoss(ctx: Context, n: number, scale: number): void {
+  const y = ctx.in('y');
+  const targets = ctx.in('targets');
+  const dy = ctx.out(0);
   let total = 0;
   for (let k = 0; k < n; k++) {
     const err = (y[k] as number) - (targets[k] as number);
     total += err * err;
-    (dy as F32)[k] = 2 * scale * err;
+    dy[k] = 2 * scale * err;
   }
-  (loss as F32)[0] = scale * total;
+  ctx.out(1)[0] = scale * total;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -260,8 +387,11 @@ const KERNELS: readonly KernelDef[] = [
     name: FUSED_KERNELS.lstmForward,
     run(access, inputs) {
       const [B = 0, H = 0] = dims(inputs['cPrev']);
-      return access.run(inputs, [{ shape: [B, H] }, { shape: [B, H] }, { shape: [B, 5 * H] }], (v, o) =>
-        lstmForward(v, o, B, H),
+      return access.run(
+        inputs,
+        [{ shape: [B, H] }, { shape: [B, H] }, { shape: [B, 5 * H] }],
+        [4 * B * H, 4 * B * H, B * H, B * H],
+        (ctx) => lstmForward(ctx, B, H),
       );
     },
   },
@@ -269,8 +399,8 @@ const KERNELS: readonly KernelDef[] = [
     name: FUSED_KERNELS.lstmBackward,
     run(access, inputs) {
       const [B = 0, H = 0] = dims(inputs['cPrev']);
-      return access.run(inputs, [{ shape: [B, 4 * H] }, { shape: [B, H] }], (v, o) =>
-        lstmBackward(v, o, B, H),
+      return access.run(inputs, [{ shape: [B, 4 * H] }, { shape: [B, H] }], [], (ctx) =>
+        lstmBackward(ctx, B, H),
       );
     },
   },
@@ -278,15 +408,23 @@ const KERNELS: readonly KernelDef[] = [
     name: FUSED_KERNELS.gruForward,
     run(access, inputs) {
       const [B = 0, H = 0] = dims(inputs['hPrev']);
-      return access.run(inputs, [{ shape: [B, H] }, { shape: [B, 4 * H] }], (v, o) => gruForward(v, o, B, H));
+      return access.run(
+        inputs,
+        [{ shape: [B, H] }, { shape: [B, 4 * H] }],
+        [2 * B * H, 2 * B * H, B * H, B * H],
+        (ctx) => gruForward(ctx, B, H),
+      );
     },
   },
   {
     name: FUSED_KERNELS.gruBackward,
     run(access, inputs) {
       const [B = 0, H = 0] = dims(inputs['hPrev']);
-      return access.run(inputs, [{ shape: [B, 3 * H] }, { shape: [B, 3 * H] }, { shape: [B, H] }], (v, o) =>
-        gruBackward(v, o, B, H),
+      return access.run(
+        inputs,
+        [{ shape: [B, 3 * H] }, { shape: [B, 3 * H] }, { shape: [B, H] }],
+        [],
+        (ctx) => gruBackward(ctx, B, H),
       );
     },
   },
@@ -295,8 +433,8 @@ const KERNELS: readonly KernelDef[] = [
     run(access, inputs, attrs) {
       const [B = 0, V = 0] = dims(inputs['y']);
       const weight = attrs['weight'] as number;
-      return access.run(inputs, [{ shape: [B, V] }, { shape: [] }], (v, o) =>
-        softmaxLoss(v, o, B, V, weight),
+      return access.run(inputs, [{ shape: [B, V] }, { shape: [] }], [], (ctx) =>
+        softmaxLoss(ctx, B, V, weight),
       );
     },
   },
@@ -305,7 +443,7 @@ const KERNELS: readonly KernelDef[] = [
     run(access, inputs, attrs) {
       const shape = dims(inputs['y']);
       const scale = attrs['scale'] as number;
-      return access.run(inputs, [{ shape }, { shape: [] }], (v, o) => mseLoss(v, o, size(shape), scale));
+      return access.run(inputs, [{ shape }, { shape: [] }], [], (ctx) => mseLoss(ctx, size(shape), scale));
     },
   },
 ];
