@@ -196,10 +196,7 @@ export class FusedCell {
       }) as [tf.Tensor2D, tf.Tensor2D];
       const [da] = sparsify([daRaw]) as [tf.Tensor2D];
       dPrev = [tf.matMul(da, U) as tf.Tensor2D, dcPrev];
-      linear = [
-        { weight: 'W', bias: 'b', d: da, input: a.x },
-        { weight: 'U', d: da, input: hPrev },
-      ];
+      linear = [this.inputLinear(a, 'b', da), { weight: 'U', d: da, input: hPrev }];
       dInput = da;
     } else {
       const [daxRaw, dahRaw, dhz] = runFused(FUSED_KERNELS.gruBackward, {
@@ -210,15 +207,19 @@ export class FusedCell {
       }) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
       const [dax, dah] = sparsify([daxRaw, dahRaw]) as [tf.Tensor2D, tf.Tensor2D];
       dPrev = [tf.add(dhz, tf.matMul(dah, U)) as tf.Tensor2D];
-      linear = [
-        { weight: 'W', bias: 'b', d: dax, input: a.x },
-        { weight: 'U', bias: 'bu', d: dah, input: hPrev },
-      ];
+      linear = [this.inputLinear(a, 'b', dax), { weight: 'U', bias: 'bu', d: dah, input: hPrev }];
       dInput = dax;
     }
     if (headLinear !== undefined) linear.push(headLinear);
     const out: FusedBackward = { dPrev, linear, ...(loss === undefined ? {} : { loss }) };
     return a.inputGradient ? { ...out, dx: tf.matMul(dInput, W) } : out;
+  }
+
+  /** The input weights' product: a row scatter-add for token ids, a product for dense inputs. */
+  private inputLinear(a: FusedBackwardArgs, bias: string, d: tf.Tensor2D): LinearContribution {
+    if (this.inputs.kind !== 'ids') return { weight: 'W', bias, d, input: a.x };
+    const ids = this.inputs.ids[a.t - 1] as tf.Tensor1D;
+    return { weight: 'W', bias, d, input: a.x, ids, idRows: a.x.shape[1] };
   }
 
   private disposeDerived(): void {

@@ -18,6 +18,7 @@ export const FUSED_KERNELS = {
   gruBackward: 'RewindGruStepGrad',
   softmaxLoss: 'RewindSoftmaxXent',
   mseLoss: 'RewindMseLoss',
+  scatterRows: 'RewindScatterRows',
 } as const;
 
 type F32 = Float32Array;
@@ -370,6 +371,21 @@ function mseLoss(ctx: Context, n: number, scale: number): void {
   ctx.out(1)[0] = scale * total;
 }
 
+/**
+ * `out[ids[r]] += d[r]` for the rows of `d` (`[N, G]`): `x^T d` for one-hot rows `x` without the product
+ * (the weight gradient of token-id inputs, transposed).
+ */
+function scatterRows(ctx: Context, N: number, G: number): void {
+  const d = ctx.in('d');
+  const ids = ctx.ids('ids');
+  const out = ctx.out(0);
+  for (let r = 0; r < N; r++) {
+    const o = (ids[r] as number) * G;
+    const i = r * G;
+    for (let k = 0; k < G; k++) out[o + k] = (out[o + k] as number) + (d[i + k] as number);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Registration
 
@@ -444,6 +460,17 @@ const KERNELS: readonly KernelDef[] = [
       const shape = dims(inputs['y']);
       const scale = attrs['scale'] as number;
       return access.run(inputs, [{ shape }, { shape: [] }], [], (ctx) => mseLoss(ctx, size(shape), scale));
+    },
+  },
+  {
+    name: FUSED_KERNELS.scatterRows,
+    run(access, inputs, attrs) {
+      const [N = 0, G = 0] = dims(inputs['d']);
+      const rows = attrs['rows'] as number;
+      return access.run(inputs, [{ shape: [rows, G] }], [], (ctx) => {
+        ctx.out(0).fill(0);
+        scatterRows(ctx, N, G);
+      });
     },
   },
 ];
