@@ -206,10 +206,7 @@ const text = syntheticText(V, Math.max(200_000, 4 * B * (T + 1)), 1);
 // ---------------------------------------------------------------------------------------------------
 // Kernel dispatches per step and read-backs per iteration, on every tfjs engine (deterministic counts).
 
-async function countOn(
-  what: string,
-  open: () => Promise<TfjsEngine>,
-): Promise<Record<string, unknown> | string> {
+async function countOn(open: () => Promise<TfjsEngine>): Promise<Record<string, unknown> | string> {
   let e: TfjsEngine;
   try {
     e = await open();
@@ -274,9 +271,9 @@ if (COUNTS) {
     `\n## Kernel dispatches per step and read-backs per training iteration (store-all, T=64, B=4, H=16, V=${V}${FUSED ? '' : ', composite steps'})`,
   );
   const counted: Record<string, Record<string, unknown> | string> = {
-    wasm: await countOn('wasm', () => createTfjsEngine({ backend: 'wasm' })),
-    cpu: await countOn('cpu', () => createTfjsEngine({ backend: 'cpu' })),
-    webgpu: await countOn('webgpu', async () => {
+    wasm: await countOn(() => createTfjsEngine({ backend: 'wasm' })),
+    cpu: await countOn(() => createTfjsEngine({ backend: 'cpu' })),
+    webgpu: await countOn(async () => {
       process.env['EGL_PLATFORM'] ??= 'surfaceless';
       try {
         return await createTfjsEngine({ backend: 'webgpu' });

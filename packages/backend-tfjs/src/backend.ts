@@ -10,10 +10,10 @@ import {
 import type { StateBytes } from '@rewind/policy';
 import * as tf from '@tensorflow/tfjs-core';
 import { GradientAccumulator, type LinearContribution } from './accumulate.js';
-import { KernelCounter, type KernelCounts } from './counts.js';
+import { KernelCounter } from './counts.js';
+import { TfjsBackendError } from './errors.js';
 import { ensureFusedKernels } from './fused.js';
 import { FusedCell, type FusedInputs, PROJECTION_BLOCK } from './fused-steps.js';
-import { TfjsBackendError } from './errors.js';
 import { type HeadTargets, headStep } from './head.js';
 import { modelInternals, type TfjsModel } from './model.js';
 import type { CellBackwardResult, StateTensors } from './program.js';
