@@ -287,17 +287,19 @@ export function createCellBackend(
       ? undefined
       : new Sparsifier(settings, { batchSize: B, inputSize: I, hiddenSize: H, outputs: O });
   let lossSum: tf.Scalar | undefined;
-  // Step losses wait here and are added LOSS_BATCH at a time (one addN instead of one add per step).
-  const pendingLosses: tf.Scalar[] = [];
+  // Step losses (scalars, or per-row terms from the fused WebGPU loss kernels) wait here and are summed
+  // LOSS_BATCH steps at a time: concat + sum, not addN (tfjs' WebGPU addN binds every input at once and
+  // breaks past the device's storage-buffer limit, 8 under OpenGL ES, while concat splits its inputs).
+  const pendingLosses: tf.Tensor[] = [];
   const LOSS_BATCH = 32;
   const sumLosses = (): void => {
     if (pendingLosses.length === 0) return;
     const terms = lossSum === undefined ? [...pendingLosses] : [lossSum, ...pendingLosses];
-    // stack + sum, not addN: tfjs' WebGPU addN binds every input at once and breaks past the device's
-    // storage-buffer limit (8 under OpenGL ES), while concat splits its inputs.
     const next =
-      terms.length === 1 ? (terms[0] as tf.Scalar) : tf.tidy(() => tf.sum(tf.stack(terms)) as tf.Scalar);
-    if (terms.length > 1) for (const t of terms) t.dispose();
+      terms.length === 1 && terms[0]?.rank === 0
+        ? (terms[0] as tf.Scalar)
+        : tf.tidy(() => tf.sum(tf.concat(terms.map((t) => tf.reshape(t, [-1])))) as tf.Scalar);
+    if (next !== terms[0]) for (const t of terms) t.dispose();
     pendingLosses.length = 0;
     lossSum = next;
   };

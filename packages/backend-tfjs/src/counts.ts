@@ -102,6 +102,11 @@ function uninstall(): void {
   restore = undefined;
 }
 
+/** Count one device program run outside tfjs' `runWebGPUProgram` (this package's fused WebGPU kernels). */
+export function noteGpuProgram(): void {
+  for (const t of active) t.gpuPrograms++;
+}
+
 /**
  * Counts the kernel dispatches and read-backs tfjs makes on any backend (wasm, cpu, WebGPU), by wrapping
  * tfjs' engine while at least one counter is running. Counts are deterministic: they depend on the

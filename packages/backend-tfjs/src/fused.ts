@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { registerWebGpuKernels } from './fused-webgpu.js';
 
 // Fused step kernels of the built-in LSTM and GRU cells and of the loss heads, registered as tfjs kernels
 // (so that tfjs' engine sees them: memory accounting, tidy scopes, disposal) on the wasm and cpu
@@ -476,10 +477,14 @@ const KERNELS: readonly KernelDef[] = [
 ];
 
 /**
- * Register the fused kernels for `backendName` when this package has an implementation for it (wasm and
- * cpu); returns whether they are available there. Idempotent.
+ * Register the fused kernels for `backendName` when this package has an implementation for it (wasm, cpu
+ * and webgpu); returns whether they are available there. Idempotent.
  */
 export function ensureFusedKernels(backendName: string): boolean {
+  if (backendName === 'webgpu') {
+    registerWebGpuKernels();
+    return true;
+  }
   const access = ACCESS[backendName];
   if (access === undefined) return false;
   for (const def of KERNELS) {
