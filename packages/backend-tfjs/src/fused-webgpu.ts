@@ -385,6 +385,26 @@ export const WEBGPU_KERNELS: Record<
   },
 };
 
+/**
+ * Whether `backend` has the members of tfjs-backend-webgpu 4.22 that `dispatch` records through (the
+ * package's pinned peer version); another version falls back to the composite steps.
+ */
+export function webGpuKernelsSupported(backend: unknown): boolean {
+  if (backend === null || typeof backend !== 'object') return false;
+  const b = backend as Record<string, unknown>;
+  return (
+    typeof b['device'] === 'object' &&
+    typeof b['makeTensorInfo'] === 'function' &&
+    typeof b['uploadToGPU'] === 'function' &&
+    typeof b['tensorToBinding'] === 'function' &&
+    typeof b['ensureCommandEncoderReady'] === 'function' &&
+    typeof b['endComputePassEncoder'] === 'function' &&
+    typeof b['submitQueue'] === 'function' &&
+    b['commandQueueOwnedIds'] instanceof WeakSet &&
+    typeof b['dispatchCountInPass'] === 'number'
+  );
+}
+
 /** Register the WebGPU versions of the fused kernels (idempotent). */
 export function registerWebGpuKernels(): void {
   for (const [name, run] of Object.entries(WEBGPU_KERNELS)) {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { registerWebGpuKernels } from './fused-webgpu.js';
+import { registerWebGpuKernels, webGpuKernelsSupported } from './fused-webgpu.js';
 
 // Fused step kernels of the built-in LSTM and GRU cells and of the loss heads, registered as tfjs kernels
 // (so that tfjs' engine sees them: memory accounting, tidy scopes, disposal) on the wasm and cpu
@@ -482,6 +482,7 @@ const KERNELS: readonly KernelDef[] = [
  */
 export function ensureFusedKernels(backendName: string): boolean {
   if (backendName === 'webgpu') {
+    if (!webGpuKernelsSupported(tf.findBackend('webgpu'))) return false;
     registerWebGpuKernels();
     return true;
   }
