@@ -12,7 +12,13 @@
 //                 T=1000)  --no-plain
 //   --sweep-steps T for the weight-gradient chunk sweep (100)  --no-sweep
 //   --chunk weight-gradient chunk of the main runs (default: the package's default)
+//   --no-counts  skip the dispatch counts on every tfjs engine (wasm, cpu, and WebGPU where Dawn starts:
+//                Mesa's llvmpipe through OpenGL ES without a GPU)
+//   --json FILE  also write the results as JSON
+//   --no-fused   run the composite steps (tfjs operations) instead of the fused step kernels
+//   --compare-composite  also time store-all and MSM on the composite steps, interleaved in the same rounds
 
+import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import {
   type CaseResult,
@@ -34,7 +40,9 @@ import {
   createRecurrentModel,
   createTfjsEngine,
   createTrainer,
+  KernelCounter,
   registerGradients,
+  type TfjsEngine,
   type TfjsModel,
 } from '../src/index.js';
 import { unrolledLoss } from '../src/unrolled.test-util.js';
@@ -67,11 +75,21 @@ const SWEEP_T = option('sweep-steps', 100);
 const CHUNK = option('chunk', Number.NaN);
 const PLAIN = !flag('no-plain');
 const SWEEP = !flag('no-sweep');
+const COUNTS = !flag('no-counts');
+const FUSED = !flag('no-fused');
+// Also time the composite steps (tfjs operations), interleaved with the fused ones in the same rounds.
+const COMPARE = flag('compare-composite');
+const JSON_PATH = (() => {
+  const i = process.argv.indexOf('--json');
+  return i >= 0 ? process.argv[i + 1] : process.env['BENCH_JSON'];
+})();
+const results: Record<string, unknown> = {};
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
 
 const clock = (): number => performance.now();
+
 const ms = (x: number): string => `${x.toFixed(2)} ms`;
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
 
@@ -122,6 +140,8 @@ function makeModel(engine: Awaited<ReturnType<typeof createTfjsEngine>>): TfjsMo
 
 interface Measure {
   readonly seconds: number;
+  /** CPU time other processes used during the iteration (ms), when known. */
+  readonly foreignMs: number | undefined;
   readonly runMs: number;
   readonly timings: OperationTimings;
   readonly forwards: number;
@@ -136,6 +156,7 @@ const summarize = (runs: readonly Measure[], steps: number) => {
   );
   return {
     fastest: Math.min(...runs.map((r) => r.seconds)),
+    slowest: Math.max(...runs.map((r) => r.seconds)),
     seconds: median(runs.map((r) => r.seconds)),
     runMs: median(runs.map((r) => r.runMs)),
     overheadMs: median(overhead),
@@ -162,6 +183,132 @@ console.log(
 );
 
 const text = syntheticText(V, Math.max(200_000, 4 * B * (T + 1)), 1);
+
+// ---------------------------------------------------------------------------------------------------
+// Kernel dispatches per step and read-backs per iteration, on every tfjs engine (deterministic counts).
+
+async function countOn(open: () => Promise<TfjsEngine>): Promise<Record<string, unknown> | string> {
+  let e: TfjsEngine;
+  try {
+    e = await open();
+  } catch (error) {
+    return `unavailable: ${String(error).split('\n')[0]}`;
+  }
+  const out: Record<string, unknown> = { engine: e.description };
+  try {
+    for (const cell of ['lstm', 'gru'] as const) {
+      const steps = 64;
+      const data = createCharDataset(text, { batchSize: 4, steps, seed: 3 });
+      const model = createRecurrentModel(e, {
+        cell,
+        inputSize: V,
+        hiddenSize: 16,
+        head: { kind: 'softmax', classes: V },
+        seed: 7,
+      });
+      const sb = model.stateBytes(4);
+      const policy = plan({
+        steps,
+        memory: { bytes: sb.hidden + steps * sb.internal, stateBytes: sb },
+        strategy: 'store-all',
+      });
+      // One cell backend through runPolicy for the per-step counts ...
+      const backend = createCellBackend(model, data.batch(0), { fusedKernels: FUSED });
+      await runPolicy(backend, policy);
+      const d = backend.dispatchCounts();
+      backend.release();
+      // ... and one training iteration (forward, backward, optimizer) for the read-backs.
+      const trainer = createTrainer(model, {
+        policy,
+        optimizer: { kind: 'adam' },
+        clipNorm: 5,
+        backend: { fusedKernels: FUSED },
+      });
+      await trainer.step(data.batch(1));
+      const counter = new KernelCounter().start();
+      await trainer.step(data.batch(2));
+      counter.stop();
+      const c = counter.counts();
+      trainer.dispose();
+      model.dispose();
+      out[cell] = {
+        fused: d.fused,
+        forwardPerStep: d.forward.dispatches / d.forward.steps,
+        backwardPerStep: d.backward.dispatches / d.backward.steps,
+        readbacksPerIteration: c.readbacks,
+        dispatchesPerIteration: c.dispatches,
+        gpuProgramsPerIteration: c.gpuPrograms,
+      };
+    }
+  } finally {
+    await e.dispose();
+    await engine.activate();
+  }
+  return out;
+}
+
+if (COUNTS) {
+  console.log(
+    `\n## Kernel dispatches per step and read-backs per training iteration (store-all, T=64, B=4, H=16, V=${V}${FUSED ? '' : ', composite steps'})`,
+  );
+  const counted: Record<string, Record<string, unknown> | string> = {
+    wasm: await countOn(() => createTfjsEngine({ backend: 'wasm' })),
+    cpu: await countOn(() => createTfjsEngine({ backend: 'cpu' })),
+    webgpu: await countOn(async () => {
+      process.env['EGL_PLATFORM'] ??= 'surfaceless';
+      try {
+        return await createTfjsEngine({ backend: 'webgpu' });
+      } catch {
+        return await createTfjsEngine({
+          backend: 'webgpu',
+          webgpu: { dawnOptions: ['backend=opengles'], featureLevel: 'compatibility' },
+        });
+      }
+    }),
+  };
+  results['counts'] = counted;
+  const rows: string[][] = [
+    [
+      'engine',
+      'cell',
+      'fused',
+      'forward/step',
+      'backward/step',
+      'read-backs/iteration',
+      'GPU programs/iteration',
+    ],
+  ];
+  let met = true;
+  for (const [name, entry] of Object.entries(counted)) {
+    if (typeof entry === 'string') {
+      rows.push([name, '-', '-', '-', '-', entry, '-']);
+      continue;
+    }
+    for (const cell of ['lstm', 'gru'] as const) {
+      const r = entry[cell] as {
+        fused: boolean;
+        forwardPerStep: number;
+        backwardPerStep: number;
+        readbacksPerIteration: number;
+        gpuProgramsPerIteration: number;
+      };
+      met &&= r.forwardPerStep <= 6 && r.backwardPerStep <= 10 && r.readbacksPerIteration <= 3;
+      rows.push([
+        name,
+        cell,
+        r.fused ? 'yes' : 'no',
+        r.forwardPerStep.toFixed(2),
+        r.backwardPerStep.toFixed(2),
+        String(r.readbacksPerIteration),
+        name === 'webgpu' ? String(r.gpuProgramsPerIteration) : '-',
+      ]);
+    }
+  }
+  table(rows);
+  console.log(
+    `  [${met ? 'met' : 'MISSED'}] <= 6 dispatches per forward step, <= 10 per backward step, <= 3 read-backs per iteration (every engine that started)`,
+  );
+}
 const dataset = (steps: number) => createCharDataset(text, { batchSize: B, steps, seed: 11 });
 const chunkOption = Number.isNaN(CHUNK) ? {} : { weightGradientChunk: CHUNK };
 
@@ -276,30 +423,61 @@ const trainers = {
     policy: policies['store-all'],
     optimizer: { kind: 'adam' },
     clipNorm: 5,
-    backend: chunkOption,
+    backend: { ...chunkOption, fusedKernels: FUSED },
   }),
   msm: createTrainer(models.msm, {
     policy: policies.msm,
     optimizer: { kind: 'adam' },
     clipNorm: 5,
-    backend: chunkOption,
+    backend: { ...chunkOption, fusedKernels: FUSED },
   }),
 };
+const composite = COMPARE
+  ? {
+      models: { 'store-all': makeModel(engine), msm: makeModel(engine) },
+      runs: { 'store-all': [] as number[], msm: [] as number[] },
+    }
+  : undefined;
+const compositeTrainers =
+  composite === undefined
+    ? undefined
+    : {
+        'store-all': createTrainer(composite.models['store-all'], {
+          policy: policies['store-all'],
+          optimizer: { kind: 'adam' },
+          clipNorm: 5,
+          backend: { ...chunkOption, fusedKernels: false },
+        }),
+        msm: createTrainer(composite.models.msm, {
+          policy: policies.msm,
+          optimizer: { kind: 'adam' },
+          clipNorm: 5,
+          backend: { ...chunkOption, fusedKernels: false },
+        }),
+      };
 const tensorsBefore = engine.numTensors();
 let tensorsAfterWarmup = 0;
-// Every round trains both on the same batch (round r of the warm-up and timed rounds uses batch r).
+// Every round trains each case on the same batch (round r of the warm-up and timed rounds uses batch r).
+const names = ['store-all', 'msm'] as const;
+const caseNames: readonly string[] = [
+  ...(compositeTrainers === undefined ? [] : names.map((n) => `composite ${n}`)),
+  ...names,
+];
 let started = 0;
 const measured = await interleave(
-  (['store-all', 'msm'] as const).map((name) => ({
+  caseNames.map((name) => ({
     name,
     run: async (): Promise<Measure> => {
-      const batch = data.batch(Math.floor(started++ / 2));
+      const batch = data.batch(Math.floor(started++ / caseNames.length));
+      const which = name.startsWith('composite ') ? compositeTrainers : trainers;
+      const key = name.replace('composite ', '') as (typeof names)[number];
       const t0 = clock();
-      const r = await trainers[name].step(batch);
+      const r = await (which ?? trainers)[key].step(batch);
       const seconds = (clock() - t0) / 1000;
-      if (started === 2) tensorsAfterWarmup = engine.numTensors();
+      if (started === caseNames.length) tensorsAfterWarmup = engine.numTensors();
       return {
         seconds,
+        foreignMs: undefined,
         runMs: r.timings.total,
         timings: r.timings,
         forwards: r.forwards,
@@ -312,11 +490,31 @@ const measured = await interleave(
   })),
   { rounds: ITERATIONS, warmup: 1 },
 );
-const [saRuns, msmRuns] = measured as [CaseResult<Measure>, CaseResult<Measure>];
-runs['store-all'] = saRuns.samples.map((x) => x.result);
-runs.msm = msmRuns.samples.map((x) => x.result);
+const byName = (name: string): CaseResult<Measure> =>
+  measured.find((c) => c.name === name) as CaseResult<Measure>;
+const saRuns = byName('store-all');
+const msmRuns = byName('msm');
+const withForeignMs = (c: CaseResult<Measure>): Measure[] =>
+  c.samples.map((x) => ({ ...x.result, foreignMs: x.foreignMs }));
+runs['store-all'] = withForeignMs(saRuns);
+runs.msm = withForeignMs(msmRuns);
+if (composite !== undefined) {
+  for (const n of names) composite.runs[n] = byName(`composite ${n}`).samples.map((x) => x.ms / 1000);
+}
 const ratio = pairedRatio(msmRuns, saRuns);
 const tensorsAfter = engine.numTensors();
+console.log(
+  'rounds (seconds per iteration; CPU time other processes took meanwhile, of 2 x wall time per core):',
+);
+for (let i = 0; i < ITERATIONS; i++) {
+  const cells = (['store-all', 'msm'] as const).map((name) => {
+    const r = runs[name][i] as Measure;
+    const foreign =
+      r.foreignMs === undefined ? 'unknown' : `${(r.foreignMs / 1000).toFixed(2)} s foreign CPU`;
+    return `${name} ${r.seconds.toFixed(3)} s (${foreign})`;
+  });
+  console.log(`  round ${i + 1}: ${cells.join(', ')}`);
+}
 const sa = summarize(runs['store-all'], T);
 const msm = summarize(runs.msm, T);
 table([
@@ -381,6 +579,70 @@ const checks = [
   ['executor overhead < 5% (both)', sa.overheadShare < 0.05 && msm.overheadShare < 0.05],
 ] as const;
 for (const [what, ok] of checks) console.log(`  [${ok ? 'met' : 'MISSED'}] ${what}`);
+if (composite !== undefined && compositeTrainers !== undefined) {
+  const cs = composite.runs['store-all'];
+  const cm = composite.runs.msm;
+  console.log('composite steps (tfjs operations), timed in the same rounds:');
+  table([
+    ['', 'store-all', 'msm', 'msm / store-all'],
+    [
+      'time per iteration (median)',
+      `${median(cs).toFixed(3)} s`,
+      `${median(cm).toFixed(3)} s`,
+      (median(cm) / median(cs)).toFixed(3),
+    ],
+    [
+      'time per iteration (spread)',
+      `${Math.min(...cs).toFixed(3)} .. ${Math.max(...cs).toFixed(3)} s`,
+      `${Math.min(...cm).toFixed(3)} .. ${Math.max(...cm).toFixed(3)} s`,
+      '',
+    ],
+    [
+      'fused / composite (medians)',
+      (sa.seconds / median(cs)).toFixed(3),
+      (msm.seconds / median(cm)).toFixed(3),
+      '',
+    ],
+  ]);
+  results['composite'] = {
+    storeAll: { medianS: median(cs), rounds: cs },
+    msm: { medianS: median(cm), rounds: cm },
+  };
+  for (const name of ['store-all', 'msm'] as const) {
+    compositeTrainers[name].dispose();
+    composite.models[name].dispose();
+  }
+}
+results['timing'] = {
+  T,
+  B,
+  H,
+  V,
+  budget: BUDGET,
+  fused: FUSED,
+  engine: engine.description,
+  storeAll: {
+    medianS: sa.seconds,
+    fastestS: sa.fastest,
+    slowestS: sa.slowest,
+    peakBytes: sa.peakBytes,
+    forwardStepMs: sa.forwardStep,
+    backwardStepMs: sa.backwardStep,
+  },
+  msm: {
+    medianS: msm.seconds,
+    fastestS: msm.fastest,
+    slowestS: msm.slowest,
+    peakBytes: msm.peakBytes,
+    forwards: msm.forwards,
+  },
+  ratio: msm.seconds / sa.seconds,
+  rounds: runs['store-all'].map((r, i) => ({
+    storeAllS: r.seconds,
+    msmS: runs.msm[i]?.seconds,
+    foreignCpuMs: [r.foreignMs, runs.msm[i]?.foreignMs],
+  })),
+};
 for (const name of ['store-all', 'msm'] as const) {
   trainers[name].dispose();
   models[name].dispose();
@@ -497,3 +759,9 @@ if (PLAIN) {
   model.dispose();
 }
 await engine.dispose();
+if (JSON_PATH !== undefined) {
+  writeFileSync(JSON_PATH, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nresults written to ${JSON_PATH}`);
+}
+// Dawn (WebGPU) may keep the process alive.
+process.exit(0);

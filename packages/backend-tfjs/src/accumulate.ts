@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { FUSED_KERNELS, runFused } from './fused.js';
 import { share, tidy } from './util.js';
 
 /**
@@ -11,12 +12,21 @@ export interface LinearContribution {
   readonly bias?: string;
   readonly d: tf.Tensor2D;
   readonly input: tf.Tensor2D;
+  /**
+   * The token ids behind a one-hot `input` (int32 `[B]`), when the fused kernels run: the product is then
+   * a row scatter-add of `d` (no one-hot product).
+   */
+  readonly ids?: tf.Tensor1D;
+  /** The width of the one-hot `input` (with `ids`). */
+  readonly idRows?: number;
 }
 
 interface Pending {
   readonly bias: string | undefined;
   readonly ds: tf.Tensor2D[];
   readonly inputs: tf.Tensor2D[];
+  readonly ids: tf.Tensor1D[];
+  readonly idRows: number | undefined;
 }
 
 /**
@@ -53,7 +63,10 @@ export class GradientAccumulator {
    */
   addLinear(contributions: readonly LinearContribution[]): void {
     if (this.chunk <= 1) {
-      for (const c of contributions) this.product(c.weight, c.bias, [c.d], [c.input]);
+      for (const c of contributions) {
+        if (c.ids !== undefined) this.scatter(c.weight, c.bias, [c.d], [c.ids], c.idRows ?? 0);
+        else this.product(c.weight, c.bias, [c.d], [c.input]);
+      }
       const seen = new Set<tf.Tensor2D>();
       for (const c of contributions) {
         if (!seen.has(c.d)) c.d.dispose();
@@ -65,13 +78,14 @@ export class GradientAccumulator {
     for (const c of contributions) {
       let p = this.pending.get(c.weight);
       if (p === undefined) {
-        p = { bias: c.bias, ds: [], inputs: [] };
+        p = { bias: c.bias, ds: [], inputs: [], ids: [], idRows: c.idRows };
         this.pending.set(c.weight, p);
       }
       // A `d` shared by two contributions is kept once per list: clone the second use.
       p.ds.push(owned.has(c.d) ? share(c.d) : c.d);
       owned.add(c.d);
-      p.inputs.push(share(c.input));
+      if (c.ids !== undefined) p.ids.push(share(c.ids));
+      else p.inputs.push(share(c.input));
     }
     this.buffered++;
     if (this.buffered >= this.chunk) this.flush();
@@ -80,9 +94,13 @@ export class GradientAccumulator {
   /** Make every buffered product now. */
   flush(): void {
     for (const [weight, p] of this.pending) {
-      if (p.ds.length > 0) this.product(weight, p.bias, p.ds, p.inputs);
+      if (p.ds.length > 0) {
+        if (p.ids.length > 0) this.scatter(weight, p.bias, p.ds, p.ids, p.idRows ?? 0);
+        else this.product(weight, p.bias, p.ds, p.inputs);
+      }
       for (const t of p.ds) t.dispose();
       for (const t of p.inputs) t.dispose();
+      for (const t of p.ids) t.dispose();
     }
     this.pending.clear();
     this.buffered = 0;
@@ -100,6 +118,24 @@ export class GradientAccumulator {
     if (bias !== undefined && db !== undefined) this.addDirect(bias, db);
   }
 
+  /** The product of one-hot inputs given by their ids: `(scatter of the rows of d)^T`. */
+  private scatter(
+    weight: string,
+    bias: string | undefined,
+    ds: tf.Tensor2D[],
+    ids: tf.Tensor1D[],
+    rows: number,
+  ): void {
+    const [dw, db] = tidy(() => {
+      const d = ds.length === 1 ? (ds[0] as tf.Tensor2D) : tf.concat(ds, 0);
+      const i = ids.length === 1 ? (ids[0] as tf.Tensor1D) : tf.concat(ids, 0);
+      const [summed] = runFused(FUSED_KERNELS.scatterRows, { d, ids: i }, { rows }) as [tf.Tensor2D];
+      return [tf.transpose(summed), bias === undefined ? undefined : tf.sum(d, 0)] as const;
+    });
+    this.addDirect(weight, dw);
+    if (bias !== undefined && db !== undefined) this.addDirect(bias, db);
+  }
+
   /** The accumulated gradient of `name` (after `flush`), or undefined when nothing was added. */
   get(name: string): tf.Tensor | undefined {
     return this.sums.get(name);
@@ -110,6 +146,7 @@ export class GradientAccumulator {
     for (const p of this.pending.values()) {
       for (const t of p.ds) t.dispose();
       for (const t of p.inputs) t.dispose();
+      for (const t of p.ids) t.dispose();
     }
     this.pending.clear();
     this.buffered = 0;
@@ -120,7 +157,7 @@ export class GradientAccumulator {
   /** Tensors held (diagnostics). */
   heldTensors(): number {
     let n = this.sums.size;
-    for (const p of this.pending.values()) n += p.ds.length + p.inputs.length;
+    for (const p of this.pending.values()) n += p.ds.length + p.inputs.length + p.ids.length;
     return n;
   }
 }

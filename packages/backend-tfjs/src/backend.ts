@@ -10,10 +10,13 @@ import {
 import type { StateBytes } from '@rewind/policy';
 import * as tf from '@tensorflow/tfjs-core';
 import { GradientAccumulator, type LinearContribution } from './accumulate.js';
+import { KernelCounter } from './counts.js';
 import { TfjsBackendError } from './errors.js';
+import { ensureFusedKernels } from './fused.js';
+import { FusedCell, type FusedInputs, PROJECTION_BLOCK } from './fused-steps.js';
 import { type HeadTargets, headStep } from './head.js';
 import { modelInternals, type TfjsModel } from './model.js';
-import type { StateTensors } from './program.js';
+import type { CellBackwardResult, StateTensors } from './program.js';
 import { Sparsifier, type SparsityOptions, type SparsityStats, sparsitySettings } from './sparsity.js';
 import { share, tidy } from './util.js';
 
@@ -37,8 +40,30 @@ export interface CellBackendOptions {
    * backward steps than 1 on wasm (see the README), for `8 B (gates H + 2 H + O)` buffered floats.
    */
   readonly weightGradientChunk?: number;
+  /**
+   * Run the built-in LSTM and GRU on this package's fused step kernels where it has them (wasm and cpu;
+   * default true): per forward step 2 kernel dispatches instead of about 15. `false` keeps the composite
+   * steps of tfjs operations (the same results up to float32 rounding).
+   */
+  readonly fusedKernels?: boolean;
   /** A name for messages (default `'tfjs-<backend>/<cell>'`). */
   readonly name?: string;
+}
+
+/** Kernel dispatches and read-backs of a cell backend since its creation or its last `zeroGradients()`. */
+export interface StepDispatchCounts {
+  /** Whether the fused step kernels run the cell. */
+  readonly fused: boolean;
+  /** Forward steps run and the kernels they dispatched (view-only `Reshape`s apart). */
+  readonly forward: { readonly steps: number; readonly dispatches: number; readonly views: number };
+  /** Backward steps run and the kernels they dispatched, buffered weight-gradient products included. */
+  readonly backward: { readonly steps: number; readonly dispatches: number; readonly views: number };
+  /** Kernels dispatched by `loss()`, `readGradients()` and `gradientTensors()`. */
+  readonly readout: { readonly dispatches: number };
+  /** Read-backs to JavaScript made by this backend (`loss()`, `readGradients()`). */
+  readonly readbacks: number;
+  /** Dispatches per kernel name, forward and backward together. */
+  readonly byKernel: Readonly<Record<string, number>>;
 }
 
 /** A hidden-state handle: the tensors `[h]` (or `[h, c]`), each `[B, H]`. */
@@ -78,6 +103,11 @@ export interface TfjsCellBackend extends CellBackendV1<TfjsHidden, TfjsInternal,
   zeroGradients(): void;
   /** Handles handed out and not yet disposed. */
   liveHandles(): number;
+  /**
+   * Diagnostic: the kernels tfjs dispatched for this backend's forward and backward steps and the
+   * read-backs it made, since creation or the last `zeroGradients()` (deterministic counts).
+   */
+  dispatchCounts(): StepDispatchCounts;
   /**
    * The accumulated parameter gradients as tensors (after flushing buffered products): lent, valid until
    * the next backward step, `zeroGradients()` or `release()`. Parameters without gradient get zeros.
@@ -142,6 +172,7 @@ export function createCellBackend(
   const H = model.hiddenSize;
   const O = headWidth(model.head);
   const parts = model.stateParts;
+  const stateParts = parts;
   checkBatch({ inputSize: I, head: model.head, stateWidth: parts * H }, batch);
   const T = batch.steps;
   const B = batch.batchSize;
@@ -162,6 +193,11 @@ export function createCellBackend(
     );
   }
   const inputGradients = options.inputGradients === true;
+  const fused =
+    options.fusedKernels !== false &&
+    (model.cell === 'lstm' || model.cell === 'gru') &&
+    core.gates > 0 &&
+    ensureFusedKernels(engine.backend);
   const name = options.name ?? `tfjs-${engine.backend}/${model.name}`;
   const stateBytes: StateBytes = model.stateBytes(B);
   const weight = 1 / (B * (lossSteps === 'last' ? 1 : T));
@@ -170,13 +206,48 @@ export function createCellBackend(
   // The batch, on the device.
   const xs: tf.Tensor2D[] = [];
   const targets: (HeadTargets | undefined)[] = [];
+  const fusedInputs: {
+    kind: 'ids' | 'dense';
+    ids: tf.Tensor1D[];
+    blocks: tf.Tensor2D[];
+    rows: tf.Tensor1D[];
+  } = {
+    kind: inputKind === 'ids' ? 'ids' : 'dense',
+    ids: [],
+    blocks: [],
+    rows: [],
+  };
+  const disposeFusedInputs = (): void => {
+    for (const list of [fusedInputs.ids, fusedInputs.blocks, fusedInputs.rows]) {
+      for (const t of list) t.dispose();
+      list.length = 0;
+    }
+  };
   let initial: tf.Tensor2D[];
   try {
+    if (fused && inputKind !== 'ids') {
+      // Dense inputs: blocks of PROJECTION_BLOCK steps, projected by one product each.
+      for (let start = 0; start < T; start += PROJECTION_BLOCK) {
+        const n = Math.min(PROJECTION_BLOCK, T - start);
+        fusedInputs.blocks.push(
+          tf.tensor2d(slice32(batch.inputs, start * B * I, n * B * I), [n * B, I], 'float32'),
+        );
+      }
+      for (let j = 0; j < Math.min(PROJECTION_BLOCK, T); j++) {
+        fusedInputs.rows.push(
+          tf.tensor1d(
+            Int32Array.from({ length: B }, (_, r) => j * B + r),
+            'int32',
+          ),
+        );
+      }
+    }
     for (let t = 1; t <= T; t++) {
       if (inputKind === 'dense') {
         xs.push(tf.tensor2d(slice32(batch.inputs, (t - 1) * B * I, B * I), [B, I], 'float32'));
       } else {
         const ids = ids32(batch.inputs, (t - 1) * B, B);
+        if (fused) fusedInputs.ids.push(tf.tensor1d(ids, 'int32'));
         const onehot = new Float32Array(B * I);
         ids.forEach((id, r) => {
           onehot[r * I + id] = 1;
@@ -200,6 +271,7 @@ export function createCellBackend(
   } catch (error) {
     for (const x of xs) x.dispose();
     for (const y of targets) y?.dispose();
+    disposeFusedInputs();
     throw error;
   }
 
@@ -215,6 +287,37 @@ export function createCellBackend(
       ? undefined
       : new Sparsifier(settings, { batchSize: B, inputSize: I, hiddenSize: H, outputs: O });
   let lossSum: tf.Scalar | undefined;
+  // Step losses (scalars, or per-row terms from the fused WebGPU loss kernels) wait here and are summed
+  // LOSS_BATCH steps at a time: concat + sum, not addN (tfjs' WebGPU addN binds every input at once and
+  // breaks past the device's storage-buffer limit, 8 under OpenGL ES, while concat splits its inputs).
+  const pendingLosses: tf.Tensor[] = [];
+  const LOSS_BATCH = 32;
+  const sumLosses = (): void => {
+    if (pendingLosses.length === 0) return;
+    const terms = lossSum === undefined ? [...pendingLosses] : [lossSum, ...pendingLosses];
+    const next =
+      terms.length === 1 && terms[0]?.rank === 0
+        ? (terms[0] as tf.Scalar)
+        : tf.tidy(() => tf.sum(tf.concat(terms.map((t) => tf.reshape(t, [-1])))) as tf.Scalar);
+    if (next !== terms[0]) for (const t of terms) t.dispose();
+    pendingLosses.length = 0;
+    lossSum = next;
+  };
+  const fusedCell: FusedCell | undefined = fused
+    ? new FusedCell(
+        model.cell as 'lstm' | 'gru',
+        model.head,
+        fusedInputs as FusedInputs,
+        model.parameters,
+        () => model.version,
+      )
+    : undefined;
+  const forwardCounter = new KernelCounter();
+  const backwardCounter = new KernelCounter();
+  const readoutCounter = new KernelCounter();
+  let forwardSteps = 0;
+  let backwardSteps = 0;
+  let readbacks = 0;
   let dInputs: (tf.Tensor2D | undefined)[] = [];
   let dInitial: tf.Tensor2D[] | undefined;
 
@@ -230,6 +333,14 @@ export function createCellBackend(
     sparsifier?.reset();
     lossSum?.dispose();
     lossSum = undefined;
+    for (const l of pendingLosses) l.dispose();
+    pendingLosses.length = 0;
+    forwardCounter.reset();
+    backwardCounter.reset();
+    readoutCounter.reset();
+    forwardSteps = 0;
+    backwardSteps = 0;
+    readbacks = 0;
     for (const d of dInputs) d?.dispose();
     dInputs = [];
     for (const d of dInitial ?? []) d.dispose();
@@ -240,6 +351,76 @@ export function createCellBackend(
     const out: Record<string, number[]> = {};
     for (const [pname, p] of Object.entries(model.parameters)) out[pname] = p.shape;
     return out;
+  };
+
+  const backwardStep = (s: InternalHandle, d: GradientHandle | null, t: number): GradientHandle => {
+    const x = xs[t - 1] as tf.Tensor2D;
+    const params = model.parameters;
+    const target = targets[t - 1];
+    const hNext = s.next[0] as tf.Tensor2D;
+    const step = tidy(() => {
+      if (fusedCell !== undefined) {
+        const dNext: (tf.Tensor2D | null)[] = [];
+        for (let k = 0; k < parts; k++) dNext.push(d === null ? null : (d.tensors[k] as tf.Tensor2D));
+        const r = fusedCell.backward({
+          t,
+          x,
+          prev: s.prev,
+          next: s.next,
+          saved: s.saved,
+          dNext,
+          target,
+          weight,
+          inputGradient: inputGradients,
+          sparsifier,
+        });
+        const result: CellBackwardResult = {
+          dPrev: r.dPrev,
+          linear: r.linear,
+          ...(r.dx === undefined ? {} : { dx: r.dx }),
+        };
+        return { loss: r.loss, headLinear: undefined, result };
+      }
+      const derived = core.derived();
+      let dhTotal: tf.Tensor2D | null = d === null ? null : (d.tensors[0] as tf.Tensor2D);
+      let loss: tf.Scalar | undefined;
+      let headLinear: LinearContribution | undefined;
+      if (target !== undefined) {
+        const head = headStep(model.head, hNext, target, weight, params, derived);
+        loss = head.loss;
+        headLinear = head.linear;
+        dhTotal = dhTotal === null ? head.dh : tf.add(dhTotal, head.dh);
+      }
+      const dNext: (tf.Tensor2D | null)[] = [dhTotal ?? (tf.zerosLike(hNext) as tf.Tensor2D)];
+      for (let k = 1; k < parts; k++) dNext.push(d === null ? null : (d.tensors[k] as tf.Tensor2D));
+      const result = program.backward(
+        { x, prev: s.prev, next: s.next, saved: s.saved, dNext, inputGradient: inputGradients, sparsifier },
+        params,
+        derived,
+        core.constants,
+      );
+      return { loss, headLinear, result };
+    });
+    if (step.loss !== undefined) {
+      pendingLosses.push(step.loss);
+      if (pendingLosses.length >= LOSS_BATCH) sumLosses();
+      sparsifier?.countHeadStep();
+    }
+    const { result } = step;
+    accumulator.addLinear(
+      step.headLinear === undefined ? result.linear : [...result.linear, step.headLinear],
+    );
+    for (const [pname, g] of Object.entries(result.direct ?? {})) accumulator.addDirect(pname, g);
+    if (result.dx !== undefined) {
+      dInputs[t - 1]?.dispose();
+      dInputs[t - 1] = result.dx;
+    }
+    if (t === 1) {
+      for (const old of dInitial ?? []) old.dispose();
+      dInitial = result.dPrev.map((g) => share(g));
+      accumulator.flush();
+    }
+    return book.gradient<GradientHandle>({ kind: 'gradient', tensors: result.dPrev });
   };
 
   const backend: TfjsCellBackend = {
@@ -261,8 +442,19 @@ export function createCellBackend(
       ready();
       const x = xs[t - 1] as tf.Tensor2D;
       const params = model.parameters;
-      const derived = core.derived();
-      const out = tidy(() => program.forward(x, prev.tensors, keepInternal, params, derived, core.constants));
+      forwardCounter.start();
+      let out: { next: tf.Tensor2D[]; saved?: tf.Tensor[] };
+      try {
+        out =
+          fusedCell !== undefined
+            ? fusedCell.forward(prev.tensors, keepInternal, t)
+            : tidy(() =>
+                program.forward(x, prev.tensors, keepInternal, params, core.derived(), core.constants),
+              );
+      } finally {
+        forwardCounter.stop();
+      }
+      forwardSteps++;
       if (!keepInternal) {
         for (const s of out.saved ?? []) s.dispose();
         return { h: hidden(out.next, t) };
@@ -290,57 +482,13 @@ export function createCellBackend(
     backward(internal, dh, t) {
       ready();
       const { internal: s, dh: d } = book.backward<InternalHandle, GradientHandle>(internal, dh, t);
-      const x = xs[t - 1] as tf.Tensor2D;
-      const params = model.parameters;
-      const derived = core.derived();
-      const target = targets[t - 1];
-      const hNext = s.next[0] as tf.Tensor2D;
-      const step = tidy(() => {
-        let dhTotal: tf.Tensor2D | null = d === null ? null : (d.tensors[0] as tf.Tensor2D);
-        let loss: tf.Scalar | undefined;
-        let headLinear: LinearContribution | undefined;
-        if (target !== undefined) {
-          const head = headStep(model.head, hNext, target, weight, params, derived);
-          loss = head.loss;
-          headLinear = head.linear;
-          dhTotal = dhTotal === null ? head.dh : tf.add(dhTotal, head.dh);
-        }
-        const dNext: (tf.Tensor2D | null)[] = [dhTotal ?? (tf.zerosLike(hNext) as tf.Tensor2D)];
-        for (let k = 1; k < parts; k++) dNext.push(d === null ? null : (d.tensors[k] as tf.Tensor2D));
-        const result = program.backward(
-          { x, prev: s.prev, next: s.next, saved: s.saved, dNext, inputGradient: inputGradients, sparsifier },
-          params,
-          derived,
-          core.constants,
-        );
-        return { loss, headLinear, result };
-      });
-      if (step.loss !== undefined) {
-        if (lossSum === undefined) {
-          lossSum = step.loss;
-        } else {
-          const next = tf.add(lossSum, step.loss) as tf.Scalar;
-          lossSum.dispose();
-          step.loss.dispose();
-          lossSum = next;
-        }
-        sparsifier?.countHeadStep();
+      backwardCounter.start();
+      try {
+        return backwardStep(s, d, t);
+      } finally {
+        backwardCounter.stop();
+        backwardSteps++;
       }
-      const { result } = step;
-      accumulator.addLinear(
-        step.headLinear === undefined ? result.linear : [...result.linear, step.headLinear],
-      );
-      for (const [pname, g] of Object.entries(result.direct ?? {})) accumulator.addDirect(pname, g);
-      if (result.dx !== undefined) {
-        dInputs[t - 1]?.dispose();
-        dInputs[t - 1] = result.dx;
-      }
-      if (t === 1) {
-        for (const old of dInitial ?? []) old.dispose();
-        dInitial = result.dPrev.map((g) => share(g));
-        accumulator.flush();
-      }
-      return book.gradient<GradientHandle>({ kind: 'gradient', tensors: result.dPrev });
     },
     dispose(handle) {
       const kind = book.dispose(handle);
@@ -359,40 +507,94 @@ export function createCellBackend(
     },
     async loss() {
       if (released) throw new TfjsBackendError('E_DISPOSED', `${name} was released`);
-      return lossSum === undefined ? 0 : ((await lossSum.data())[0] ?? 0);
+      readoutCounter.start();
+      try {
+        sumLosses();
+      } finally {
+        readoutCounter.stop();
+      }
+      if (lossSum === undefined) return 0;
+      readbacks++;
+      return (await lossSum.data())[0] ?? 0;
     },
     async readGradients(): Promise<GradientReadout> {
       ready();
-      accumulator.flush();
-      // Read-backs are asynchronous: WebGPU cannot read synchronously under Node.
+      // One read-back for everything: the gradients flattened into one tensor on the device.
+      // (Read-backs are asynchronous: WebGPU cannot read synchronously under Node.)
+      const entries = Object.entries(shapes());
+      const parts: tf.Tensor[] = [];
+      readoutCounter.start();
+      let all: tf.Tensor1D;
+      try {
+        accumulator.flush();
+        all = tf.tidy(() => {
+          for (const [pname, shape] of entries) {
+            const g = accumulator.get(pname);
+            parts.push(g === undefined ? tf.zeros([shape.reduce((n, k) => n * k, 1)]) : tf.reshape(g, [-1]));
+          }
+          parts.push(
+            dInitial === undefined
+              ? tf.zeros([stateParts * B * H])
+              : tf.concat(dInitial.map((g) => tf.reshape(g, [-1]))),
+          );
+          if (inputGradients) {
+            for (let k = 0; k < T; k++) {
+              const g = dInputs[k];
+              parts.push(g === undefined ? tf.zeros([B * I]) : tf.reshape(g, [-1]));
+            }
+          }
+          return tf.concat(parts) as tf.Tensor1D;
+        });
+      } finally {
+        readoutCounter.stop();
+      }
+      readbacks++;
+      const values = await all.data();
+      all.dispose();
+      let offset = 0;
+      const take = (n: number): Float32Array => {
+        const out = Float32Array.from(values.subarray(offset, offset + n));
+        offset += n;
+        return out;
+      };
       const parameters: Record<string, Float32Array> = {};
-      for (const [pname, shape] of Object.entries(shapes())) {
-        const g = accumulator.get(pname);
-        const size = shape.reduce((n, k) => n * k, 1);
-        parameters[pname] = g === undefined ? new Float32Array(size) : Float32Array.from(await g.data());
-      }
-      const initialState = new Float32Array(parts * B * H);
-      for (const [k, g] of (dInitial ?? []).entries()) initialState.set(await g.data(), k * B * H);
+      for (const [pname, shape] of entries) parameters[pname] = take(shape.reduce((n, k) => n * k, 1));
+      const initialState = take(stateParts * B * H);
       if (!inputGradients) return { parameters, initialState };
-      const inputs = new Float32Array(T * B * I);
-      for (const [k, g] of dInputs.entries()) {
-        if (g !== undefined) inputs.set(await g.data(), k * B * I);
-      }
-      return { parameters, inputs, initialState };
+      return { parameters, inputs: take(T * B * I), initialState };
     },
     gradientTensors() {
       ready();
-      accumulator.flush();
-      const out: Record<string, tf.Tensor> = {};
-      for (const [pname, shape] of Object.entries(shapes())) {
-        let g = accumulator.get(pname);
-        if (g === undefined) {
-          accumulator.addDirect(pname, tf.zeros(shape));
-          g = accumulator.get(pname) as tf.Tensor;
+      readoutCounter.start();
+      try {
+        accumulator.flush();
+        const out: Record<string, tf.Tensor> = {};
+        for (const [pname, shape] of Object.entries(shapes())) {
+          let g = accumulator.get(pname);
+          if (g === undefined) {
+            accumulator.addDirect(pname, tf.zeros(shape));
+            g = accumulator.get(pname) as tf.Tensor;
+          }
+          out[pname] = g;
         }
-        out[pname] = g;
+        return out;
+      } finally {
+        readoutCounter.stop();
       }
-      return out;
+    },
+    dispatchCounts() {
+      const f = forwardCounter.counts();
+      const b = backwardCounter.counts();
+      const byKernel: Record<string, number> = { ...f.byKernel };
+      for (const [k, n] of Object.entries(b.byKernel)) byKernel[k] = (byKernel[k] ?? 0) + n;
+      return {
+        fused,
+        forward: { steps: forwardSteps, dispatches: f.dispatches, views: f.views },
+        backward: { steps: backwardSteps, dispatches: b.dispatches, views: b.views },
+        readout: { dispatches: readoutCounter.counts().dispatches },
+        readbacks,
+        byKernel,
+      };
     },
     sparsityStats: async () => (sparsifier === undefined ? undefined : sparsifier.stats()),
     liveHandles: () => book.live,
@@ -407,6 +609,8 @@ export function createCellBackend(
       xs.length = 0;
       targets.length = 0;
       initial = [];
+      fusedCell?.dispose();
+      disposeFusedInputs();
     },
   };
   return backend;

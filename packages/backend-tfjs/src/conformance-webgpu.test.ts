@@ -72,6 +72,22 @@ describe('webgpu', () => {
         (e: unknown) => e,
       );
       expect(isTfjsBackendError(error, 'E_WEBGPU_NO_ADAPTER')).toBe(true);
+      // The message names what to install on a Linux NVIDIA host and the Vulkan driver variable.
+      const message = (error as Error).message;
+      expect(message).toContain('Dawn options ["backend=metal"]');
+      for (const name of [
+        'libvulkan1',
+        'libglvnd0',
+        'libegl1',
+        'libgl1',
+        'libglx0',
+        'libopengl0',
+        'libgles2',
+        'VK_DRIVER_FILES',
+        'EGL_PLATFORM=surfaceless',
+      ]) {
+        expect(message).toContain(name);
+      }
     },
   );
 });

@@ -131,6 +131,18 @@ interface WebGpuDevice {
   readonly info: NonNullable<GpuAdapterLike['info']>;
 }
 
+/**
+ * What to install or set when Dawn finds no adapter: appended to every `E_WEBGPU_NO_ADAPTER` message.
+ */
+export const NO_ADAPTER_HINT =
+  'On a Linux host with an NVIDIA GPU, Dawn reaches the driver through Vulkan and needs the Vulkan loader ' +
+  'and the glvnd libraries: install libvulkan1, libglvnd0, libegl1, libgl1, libglx0, libopengl0 and libgles2 ' +
+  "(Debian/Ubuntu package names), and point VK_DRIVER_FILES at the driver's Vulkan ICD file (e.g. " +
+  '/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json in NVIDIA containers, or /usr/share/vulkan/icd.d/' +
+  'nvidia_icd.json). With the loader alone Dawn logs "Found no drivers". Without a GPU, Mesa\'s llvmpipe ' +
+  "works through OpenGL ES: dawnOptions ['backend=opengles'], featureLevel 'compatibility' and the " +
+  'environment variable EGL_PLATFORM=surfaceless.';
+
 async function requestWebGpuDevice(options: WebGpuOptions): Promise<WebGpuDevice> {
   const dawnOptions = [...(options.dawnOptions ?? [])];
   const featureLevel = options.featureLevel ?? 'core';
@@ -151,14 +163,17 @@ async function requestWebGpuDevice(options: WebGpuOptions): Promise<WebGpuDevice
   } catch (cause) {
     throw new TfjsBackendError(
       'E_WEBGPU_NO_ADAPTER',
-      `no WebGPU adapter is available (${where}): ${String(cause)}`,
+      `no WebGPU adapter is available (${where}): ${String(cause)}. ${NO_ADAPTER_HINT}`,
       {
         cause,
       },
     );
   }
   if (adapter === null || adapter === undefined) {
-    throw new TfjsBackendError('E_WEBGPU_NO_ADAPTER', `no WebGPU adapter is available (${where})`);
+    throw new TfjsBackendError(
+      'E_WEBGPU_NO_ADAPTER',
+      `no WebGPU adapter is available (${where}). ${NO_ADAPTER_HINT}`,
+    );
   }
   const requiredLimits: Record<string, number> = {};
   for (const name of WEBGPU_LIMITS) {

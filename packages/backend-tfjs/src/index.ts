@@ -1,12 +1,14 @@
 export {
   type CellBackendOptions,
   createCellBackend,
+  type StepDispatchCounts,
   type TfjsBatch,
   type TfjsCellBackend,
   type TfjsGradient,
   type TfjsHidden,
   type TfjsInternal,
 } from './backend.js';
+export { countKernels, KernelCounter, type KernelCounts } from './counts.js';
 export type { CustomStepFunction } from './custom.js';
 export {
   createTfjsEngine,
