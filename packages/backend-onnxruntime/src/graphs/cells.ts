@@ -51,14 +51,15 @@ export const savesActs = (cell: CellKind, mode: InternalMode): boolean =>
 
 const B: Dim = 'B';
 
-interface ParamNames {
+/** Names of the parameter values of a graph. */
+export interface ParamNames {
   readonly W: string;
   readonly U: string;
   readonly b: string;
   readonly bu: string;
 }
 
-function declareParams(g: GraphBuilder, c: CellGraphConfig, which: 'all' | 'U'): ParamNames {
+export function declareParams(g: GraphBuilder, c: CellGraphConfig, which: 'all' | 'U'): ParamNames {
   const G = GATE_COUNT[c.cell] * c.hiddenSize;
   const t = c.dtype;
   if (which === 'U') {
@@ -72,16 +73,16 @@ function declareParams(g: GraphBuilder, c: CellGraphConfig, which: 'all' | 'U'):
 }
 
 /** The forward arithmetic of one step, added to `g`. `acts` are the saved activations (LSTM/GRU). */
-interface ForwardValues {
+export interface ForwardValues {
   readonly h: string;
   readonly c?: string;
   readonly acts: readonly string[];
 }
 
 /** The input of a step: `x_t`, or its projection `x_t W^T + b` already computed (`ax`, [B, G]). */
-type StepInput = { readonly x: string } | { readonly ax: string };
+export type StepInput = { readonly x: string } | { readonly ax: string };
 
-function forwardOps(
+export function forwardOps(
   g: GraphBuilder,
   c: CellGraphConfig,
   p: ParamNames,
