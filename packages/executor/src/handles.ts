@@ -2,6 +2,7 @@
  * The handle bookkeeping and step order every backend of the interface enforces, written once: a backend
  * registers the handles it hands out and asks the book to check the ones it is given.
  */
+import type { BackwardRangeRequest, ForwardRangeRequest } from './backend-v2.js';
 import { ExecutorError } from './errors.js';
 
 /** The kinds of handle of the backend interface. */
@@ -42,7 +43,7 @@ interface Entry {
  * - `E_STEP`: a step outside `1..T`, a forward step from a state that is not `h_{t-1}` (when the state's
  *   position is known), a backward step given another step's internal state, out of order (`T, T-1, .., 1`,
  *   a new pass may start at `T` at any time) or with an incoming gradient at `T` (none arrives there) or
- *   without one below `T`.
+ *   without one below `T`; for ranges (version 2), also a malformed range, store or list of sources.
  *
  * Handles are the backend's own objects; the book keeps what it knows of them in a `WeakMap` and counts
  * the live ones (lent views do not count: they are never disposed by the caller).
@@ -181,6 +182,82 @@ export class HandleBook {
     }
     this.nextBackward = t === 1 ? this.steps : t - 1;
     return { internal: internal as S, dh: dh as G | null };
+  }
+
+  /**
+   * Check a version 2 `forwardRange` request before any work: `start` is a live hidden state at position
+   * `from` (when its position is known), `0 <= from < to <= T`, `store` names a kind and a stride in
+   * `1..to - from`, and `keepWorking` is a boolean. Returns `start`.
+   */
+  forwardRange<H>(request: ForwardRangeRequest<unknown>): H {
+    const { from, to, store } = request;
+    const entry = this.entry(request.start, 'hidden', 'forwardRange');
+    if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || from >= to || to > this.steps) {
+      this.fail('E_STEP', `forwardRange ${from}..${to} is not a range 0 <= from < to <= ${this.steps}`);
+    }
+    if (entry.step !== undefined && entry.step !== from) {
+      this.fail('E_STEP', `forwardRange from ${from} was given h_${entry.step}`);
+    }
+    if (store !== undefined) {
+      if (store.kind !== 'hidden' && store.kind !== 'internal') {
+        this.fail('E_STEP', `forwardRange store kind ${String(store.kind)}; expected hidden or internal`);
+      }
+      if (!Number.isInteger(store.stride) || store.stride < 1 || store.stride > to - from) {
+        this.fail('E_STEP', `forwardRange store stride ${store.stride} is outside 1..${to - from}`);
+      }
+    }
+    if (typeof request.keepWorking !== 'boolean') {
+      this.fail('E_STEP', 'forwardRange keepWorking must be a boolean');
+    }
+    return request.start as H;
+  }
+
+  /**
+   * Check a version 2 `backwardRange` request before any work, and advance the step order (the next
+   * backward step is then `to - 1`, or `T` after step 1): `1 <= to <= from <= T`, `from` is the next
+   * backward step (or `T`, to start a pass), an incoming gradient exactly below `T`, and one source per
+   * step: the internal state of that step, or a hidden state at its position minus one (when known).
+   */
+  backwardRange(request: BackwardRangeRequest<unknown, unknown, unknown>): void {
+    const { from, to, sources, dh } = request;
+    if (!Number.isInteger(from) || !Number.isInteger(to) || to < 1 || to > from || from > this.steps) {
+      this.fail('E_STEP', `backwardRange ${from}..${to} is not a range 1 <= to <= from <= ${this.steps}`);
+    }
+    if (from !== this.nextBackward && from !== this.steps) {
+      this.fail(
+        'E_STEP',
+        `backwardRange from ${from} out of order; expected ${this.nextBackward} (or ${this.steps} to start a pass)`,
+      );
+    }
+    if ((from === this.steps) !== (dh === null)) {
+      this.fail(
+        'E_STEP',
+        `backwardRange from ${from} needs ${from === this.steps ? 'no incoming gradient' : 'an incoming gradient'}`,
+      );
+    }
+    if (dh !== null) this.entry(dh, 'gradient', 'backwardRange');
+    if (!Array.isArray(sources) || sources.length !== from - to + 1) {
+      this.fail('E_STEP', `backwardRange ${from}..${to} needs ${from - to + 1} sources`);
+    }
+    for (let i = 0; i < sources.length; i++) {
+      const t = from - i;
+      const source = sources[i] as { readonly internal?: unknown; readonly recomputeFrom?: unknown };
+      if (source?.internal !== undefined) {
+        const s = this.entry(source.internal, 'internal', `backwardRange step ${t}`);
+        if (s.step !== t) {
+          this.fail('E_STEP', `backwardRange step ${t} was given the internal state of step ${s.step}`);
+        }
+      } else {
+        const h = this.entry(source?.recomputeFrom, 'hidden', `backwardRange step ${t}`);
+        if (h.step !== undefined && h.step !== t - 1) {
+          this.fail(
+            'E_STEP',
+            `backwardRange step ${t} would recompute from h_${h.step}, expected h_${t - 1}`,
+          );
+        }
+      }
+    }
+    this.nextBackward = to === 1 ? this.steps : to - 1;
   }
 
   /** Start the step order afresh (a new pass begins at `T`): call it from `zeroGradients`. */

@@ -1,3 +1,4 @@
+export { adaptV1 } from './adapt-v1.js';
 export {
   BACKEND_SPECIFICATION_VERSION,
   type CellBackend,

@@ -316,8 +316,11 @@ describe('runPolicy: refusals before any work', () => {
 
   it('refuses a backend of another interface version, or one with bad state sizes', async () => {
     const backend = setup({ steps: 2 });
+    const v3 = { ...backend, specificationVersion: 'rewind-backend-v3' } as unknown as CellBackendV1;
+    await refuse(storeAll(2), v3, 'E_BACKEND_VERSION');
+    // A version 2 backend without ranges (a version 1 backend mislabelled) is refused before any work.
     const v2 = { ...backend, specificationVersion: 'rewind-backend-v2' } as unknown as CellBackendV1;
-    await refuse(storeAll(2), v2, 'E_BACKEND_VERSION');
+    await refuse(storeAll(2), v2, 'E_BACKEND_CONTRACT');
     const zero = { ...backend, stateBytes: () => ({ hidden: 0, internal: 8 }) };
     await refuse(storeAll(2), zero, 'E_BACKEND_CONTRACT');
     const fractional = { ...backend, steps: 2.5 };
@@ -326,36 +329,54 @@ describe('runPolicy: refusals before any work', () => {
 });
 
 describe('runPolicy: progress, timings, abort', () => {
-  it('reports every step computation, in order, up to the verified total', async () => {
+  it('reports every range, in order, with the step computations done up to the verified total', async () => {
     const backend = setup({ steps: 6 });
-    const policy = randomPolicy(6, 3, { stateBytes: backend.stateBytes() });
-    const events: ProgressEvent[] = [];
-    const result = await runPolicy(backend, policy, { onProgress: (e) => events.push(e) });
-    expect(events.length).toBe(result.forwards + result.backwards);
-    events.forEach((e, i) => {
-      expect(e.done).toBe(i + 1);
-      expect(e.total).toBe(policy.totals.forwards + 6);
-      expect(e.steps).toBe(6);
-    });
-    expect(events.filter((e) => e.kind === 'backward').map((e) => e.step)).toEqual([6, 5, 4, 3, 2, 1]);
-    expect(events.filter((e) => e.kind === 'recompute').length).toBe(result.recomputes);
-    expect(events.at(-1)?.done).toBe(events.at(-1)?.total);
+    for (const seed of [3, 4, 5, 6]) {
+      const policy = randomPolicy(6, seed, { stateBytes: backend.stateBytes() });
+      const events: ProgressEvent[] = [];
+      const result = await runPolicy(backend, policy, { onProgress: (e) => events.push(e) });
+      const ranges = policy.instructions.filter((i) => i.op !== 'free');
+      expect(events.length).toBe(ranges.length);
+      let forwards = 0;
+      let backwards = 0;
+      events.forEach((e, i) => {
+        const ins = ranges[i]!;
+        expect([e.kind, e.from, e.step]).toEqual([ins.op, ins.from, ins.to]);
+        if (ins.op === 'forward') {
+          expect(e.forwards - forwards).toBe(ins.to - ins.from);
+          expect(e.backwards).toBe(backwards);
+        } else {
+          expect(e.backwards - backwards).toBe(ins.from - ins.to + 1);
+        }
+        forwards = e.forwards;
+        backwards = e.backwards;
+        expect(e.done).toBe(e.forwards + e.backwards);
+        expect(e.recomputes).toBeLessThanOrEqual(e.forwards);
+        expect(e.total).toBe(policy.totals.forwards + 6);
+        expect(e.steps).toBe(6);
+      });
+      expect(events.filter((e) => e.kind === 'backward').at(-1)?.step).toBe(1);
+      expect(events.at(-1)?.recomputes).toBe(result.recomputes);
+      expect(events.at(-1)?.done).toBe(events.at(-1)?.total);
+    }
   });
 
-  it('times every kind of operation; the kinds add up to the total', async () => {
+  it('times every kind of operation; the kinds add up to the total; recomputations count as backward', async () => {
     const backend = setup({ steps: 8 });
     const result = await runPolicy(backend, hiddenAll(8, { stateBytes: backend.stateBytes() }));
     const { forward, recompute, backward, store, other, total } = result.timings;
     for (const v of [forward, recompute, backward, store, other]) expect(v).toBeGreaterThanOrEqual(0);
     expect(forward + recompute + backward + store + other).toBeCloseTo(total, 6);
-    expect(recompute).toBeGreaterThan(0);
+    expect(result.recomputes).toBeGreaterThan(0);
+    expect(recompute).toBe(0);
     expect(backward).toBeGreaterThan(0);
   });
 
   it('an abort at any point stops between operations and disposes every handle', async () => {
     const backend = setup({ cell: 'gru', steps: 7 });
     const policy = randomPolicy(7, 11, { stateBytes: backend.stateBytes() });
-    const total = policy.totals.forwards + 7;
+    const total = policy.instructions.filter((i) => i.op !== 'free').length;
+    expect(total).toBeGreaterThan(3);
     for (let k = 1; k < total; k++) {
       const tracker = trackHandles(backend);
       const controller = new AbortController();
@@ -397,7 +418,7 @@ describe('runPolicy: progress, timings, abort', () => {
     await expect(
       runPolicy(backend, policy, {
         onProgress: (e) => {
-          if (e.done === 4) throw boom;
+          if (e.kind === 'backward') throw boom;
         },
       }),
     ).rejects.toBe(boom);

@@ -10,7 +10,14 @@ import {
   validate,
   verify,
 } from '@rewind/policy';
+import { adaptV1 } from './adapt-v1.js';
 import { BACKEND_SPECIFICATION_VERSION, type CellBackendV1, type MaybePromise } from './backend.js';
+import {
+  BACKEND_V2_SPECIFICATION_VERSION,
+  type BackwardSource,
+  type CellBackendV2,
+  type ForwardRangeRequest,
+} from './backend-v2.js';
 import { ExecutorError } from './errors.js';
 
 /** The part of `AbortSignal` the executor reads; a DOM or Node `AbortSignal` fits. */
@@ -25,9 +32,10 @@ export type OperationKind = 'forward' | 'recompute' | 'backward' | 'store' | 'ot
 /**
  * Wall time in milliseconds spent per kind of operation, measured with `performance.now()`.
  *
- * - `forward`: forward steps run by `forward` instructions;
- * - `recompute`: forward steps run inside `backward` instructions (rule 2.2.1 of the format);
- * - `backward`: backward steps;
+ * - `forward`: forward ranges (`forward` instructions);
+ * - `recompute`: always 0: a backend computes a backward range as a whole, so the forward steps it
+ *   recomputes (rule 2.2.1 of the format) are timed with it, under `backward`;
+ * - `backward`: backward ranges (`backward` instructions), their recomputations included;
  * - `store`: keeping checkpoints and releasing them (the ledger and the disposal of checkpoints);
  * - `other`: everything else (validation, the initial state, transient disposals, reading the loss).
  *
@@ -35,11 +43,16 @@ export type OperationKind = 'forward' | 'recompute' | 'backward' | 'store' | 'ot
  */
 export type OperationTimings = { readonly [K in OperationKind | 'total']: number };
 
-/** Reported after every step computation. */
+/**
+ * Reported after every range: after each `forward` and each `backward` instruction (a `free` computes
+ * nothing and reports nothing).
+ */
 export interface ProgressEvent {
-  /** What was just computed. */
-  readonly kind: 'forward' | 'recompute' | 'backward';
-  /** The step just computed, `1..steps`. */
+  /** What was just computed: a forward range, or a backward range with its recomputations. */
+  readonly kind: 'forward' | 'backward';
+  /** The instruction's `from`: the start position of a forward range, the first backward step of a backward one. */
+  readonly from: number;
+  /** The last step just computed (the instruction's `to`), `1..steps`. */
   readonly step: number;
   /** Step computations done so far: forwards (recomputations included) plus backwards. */
   readonly done: number;
@@ -47,6 +60,8 @@ export interface ProgressEvent {
   readonly total: number;
   /** Forward step computations done so far, recomputations included. */
   readonly forwards: number;
+  /** The forward step computations made inside backward ranges so far (part of `forwards`). */
+  readonly recomputes: number;
   /** Backward steps done so far. */
   readonly backwards: number;
   /** `T`, the policy's number of steps. */
@@ -56,12 +71,12 @@ export interface ProgressEvent {
 /** Options of `runPolicy`. */
 export interface RunPolicyOptions {
   /**
-   * Stops the run between two operations: everything held is disposed and the promise rejects with an
-   * `ExecutorError` of code `E_ABORTED`. The executor does not yield to the event loop by itself, so with
+   * Stops the run between two operations (instructions: a range is never interrupted): everything held is
+   * disposed and the promise rejects with an `ExecutorError` of code `E_ABORTED`. The executor does not yield to the event loop by itself, so with
    * a synchronous backend an abort must come from `onProgress` or from inside the backend.
    */
   readonly signal?: AbortSignalLike;
-  /** Called after every step computation. An exception thrown here aborts the run (and is rethrown). */
+  /** Called after every range. An exception thrown here aborts the run (and is rethrown). */
   readonly onProgress?: (event: ProgressEvent) => void;
   /** Call `backend.zeroGradients()` before the pass (default true); false accumulates into earlier passes. */
   readonly zeroGradients?: boolean;
@@ -95,7 +110,10 @@ export interface RunResult<TGradient = unknown> {
   readonly verified: Counted;
   /** Milliseconds per kind of operation. */
   readonly timings: OperationTimings;
-  /** Backend handles the executor received and disposed; equal unless `initialGradient` was kept. */
+  /**
+   * Backend handles the executor received and disposed; equal unless `initialGradient` was kept. For a
+   * version 1 backend the transient handles of a range (disposed inside it) are not counted.
+   */
   readonly handles: { readonly acquired: number; readonly released: number };
   /** The gradient at the initial state, present when `keepInitialGradient` was set; the caller disposes it. */
   readonly initialGradient?: TGradient;
@@ -128,7 +146,7 @@ function positiveInteger(n: unknown): n is number {
 }
 
 /**
- * Check, without running anything, that `policy` can run on `backend`: the backend's interface version,
+ * Check, without running anything, that `policy` can run on `backend`: the backend's interface version (1 or 2),
  * the policy's structure (`validate`), its number of steps against the batch's sequence length, its
  * `stateBytes` against the backend's, its replay on the abstract machine (`verify`), and the memory ledger:
  * replayed with the backend's state sizes, the checkpoints held must never exceed the budget the run
@@ -140,14 +158,27 @@ function positiveInteger(n: unknown): n is number {
  * budget on this backend; nothing has run).
  */
 export function checkRunnable(
-  backend: CellBackendV1<unknown, unknown, unknown>,
+  backend: CellBackendV1<unknown, unknown, unknown> | CellBackendV2<unknown, unknown, unknown>,
   policy: Policy,
 ): RunnablePolicy {
-  if (backend.specificationVersion !== BACKEND_SPECIFICATION_VERSION) {
+  const version: unknown = backend.specificationVersion;
+  if (version !== BACKEND_SPECIFICATION_VERSION && version !== BACKEND_V2_SPECIFICATION_VERSION) {
     throw new ExecutorError(
       'E_BACKEND_VERSION',
-      `backend ${String(backend.name)} implements ${JSON.stringify(backend.specificationVersion)}, this executor runs ${JSON.stringify(BACKEND_SPECIFICATION_VERSION)}`,
+      `backend ${String(backend.name)} implements ${JSON.stringify(version)}, this executor runs ${JSON.stringify(BACKEND_SPECIFICATION_VERSION)} and ${JSON.stringify(BACKEND_V2_SPECIFICATION_VERSION)}`,
     );
+  }
+  const methods =
+    version === BACKEND_V2_SPECIFICATION_VERSION
+      ? (['initialState', 'forwardRange', 'backwardRange', 'hiddenOf', 'dispose'] as const)
+      : (['initialState', 'forward', 'backward', 'hiddenOf', 'dispose'] as const);
+  for (const method of methods) {
+    if (typeof (backend as unknown as Record<string, unknown>)[method] !== 'function') {
+      throw new ExecutorError(
+        'E_BACKEND_CONTRACT',
+        `backend ${String(backend.name)} declares ${JSON.stringify(version)} but has no ${method} method`,
+      );
+    }
   }
   const steps = backend.steps;
   if (!positiveInteger(steps)) {
@@ -245,7 +276,7 @@ type Timings = { -readonly [K in OperationKind | 'total']: number };
 
 /** One run of a policy over a backend: the machine state, the ledger and the owned handles. */
 class Run<THidden, TInternal, TGradient> {
-  private readonly backend: CellBackendV1<THidden, TInternal, TGradient>;
+  private readonly backend: CellBackendV2<THidden, TInternal, TGradient>;
   private readonly policy: Policy;
   private readonly options: RunPolicyOptions;
   private readonly hiddenBytes: number;
@@ -275,7 +306,7 @@ class Run<THidden, TInternal, TGradient> {
   readonly timings: Timings = { forward: 0, recompute: 0, backward: 0, store: 0, other: 0, total: 0 };
 
   constructor(
-    backend: CellBackendV1<THidden, TInternal, TGradient>,
+    backend: CellBackendV2<THidden, TInternal, TGradient>,
     checked: RunnablePolicy,
     options: RunPolicyOptions,
   ) {
@@ -309,7 +340,7 @@ class Run<THidden, TInternal, TGradient> {
       for (let i = 0; i < list.length; i++) {
         this.checkAbort();
         const ins = list[i] as Instruction;
-        if (ins.op === 'forward') await this.forward(ins, list[i + 1]);
+        if (ins.op === 'forward') await this.forwardRange(ins, list[i + 1]);
         else if (ins.op === 'backward') await this.backwardRange(ins);
         else {
           this.dropWorking();
@@ -360,15 +391,17 @@ class Run<THidden, TInternal, TGradient> {
     }
   }
 
-  private progress(kind: ProgressEvent['kind'], step: number): void {
+  private progress(kind: ProgressEvent['kind'], from: number, step: number): void {
     const report = this.options.onProgress;
     if (report === undefined) return;
     report({
       kind,
+      from,
       step,
       done: this.forwards + this.backwards,
       total: this.totalWork,
       forwards: this.forwards,
+      recomputes: this.recomputes,
       backwards: this.backwards,
       steps: this.policy.steps,
     });
@@ -482,126 +515,138 @@ class Run<THidden, TInternal, TGradient> {
     return this.backend.hiddenOf(s);
   }
 
-  private async forwardStep(
-    hPrev: THidden,
-    t: number,
-    keepInternal: boolean,
-    kind: 'forward' | 'recompute',
-  ): Promise<{ h: THidden; internal: TInternal | undefined }> {
-    const t0 = clock.now();
-    const r = this.backend.forward(hPrev, t, keepInternal);
-    const out = isThenable(r) ? await r : r;
-    this.timings[kind] += clock.now() - t0;
-    this.forwards++;
-    if (kind === 'recompute') this.recomputes++;
-    const h = out.h;
-    const internal = out.internal;
-    this.acquire(h);
-    if (internal !== undefined) this.acquire(internal);
-    if (!keepInternal && internal !== undefined) {
-      this.release(internal);
-      return { h, internal: undefined };
+  /**
+   * Take ownership of the handles a range returned, all or none: on a contract violation, the ones not
+   * taken yet are disposed before the error is thrown.
+   */
+  private acquireAll(handles: readonly unknown[]): void {
+    for (let i = 0; i < handles.length; i++) {
+      try {
+        this.acquire(handles[i]);
+      } catch (error) {
+        for (let j = i + 1; j < handles.length; j++) {
+          const other = handles[j];
+          if (other === null || other === undefined || this.owned.has(other)) continue;
+          try {
+            this.backend.dispose(other as THidden);
+          } catch {
+            // The contract error is the one worth reporting.
+          }
+        }
+        throw error;
+      }
     }
-    if (keepInternal && internal === undefined) {
-      throw new ExecutorError(
-        'E_BACKEND_CONTRACT',
-        `backend ${this.backend.name} returned no internal state for forward step ${t} although it was asked to keep it`,
-      );
-    }
-    return { h, internal };
   }
 
-  private async forward(ins: ForwardInstruction, following: Instruction | undefined): Promise<void> {
+  private contract(message: string): ExecutorError {
+    return new ExecutorError('E_BACKEND_CONTRACT', `backend ${this.backend.name} ${message}`);
+  }
+
+  private async forwardRange(ins: ForwardInstruction, following: Instruction | undefined): Promise<void> {
     this.dropWorking();
     const a = ins.from;
     const b = ins.to;
-    const stride = ins.store === undefined ? 0 : (ins.stride ?? b - a);
-    // The last internal state is kept as working memory only when the next instruction consumes it.
-    const feedsBackward = following?.op === 'backward' && following.from === b;
-    let h = this.heldHidden(a);
-    let hOwned = false;
-    try {
-      for (let t = a + 1; t <= b; t++) {
-        if (t > a + 1) this.checkAbort();
-        const stored = stride > 0 && (t - a) % stride === 0 ? ins.store : undefined;
-        const keepInternal = stored === 'internal' || (t === b && feedsBackward);
-        const out = await this.forwardStep(h, t, keepInternal, 'forward');
-        if (hOwned) this.release(h);
-        h = out.h;
-        hOwned = true;
-        if (stored === 'hidden') {
-          hOwned = false;
-          this.keep('hidden', t, out.h);
-        }
-        if (out.internal !== undefined) {
-          if (stored === 'internal') this.keep('internal', t, out.internal);
-          else this.working = { position: t, state: out.internal };
-        }
-        this.progress('forward', t);
-      }
-    } finally {
-      if (hOwned) this.release(h);
+    const kind = ins.store;
+    const stride = kind === undefined ? 0 : (ins.stride ?? b - a);
+    const count = kind === undefined ? 0 : Math.floor((b - a) / stride);
+    // The last internal state is kept as working memory only when the next instruction consumes it; an
+    // internal checkpoint at `b` serves as both.
+    const keepWorking = following?.op === 'backward' && following.from === b;
+    const wantsWorking = keepWorking && !(kind === 'internal' && (b - a) % stride === 0);
+    const start = this.heldHidden(a);
+    const request: ForwardRangeRequest<THidden> =
+      kind === undefined
+        ? { start, from: a, to: b, keepWorking }
+        : { start, from: a, to: b, store: { kind, stride }, keepWorking };
+    const t0 = clock.now();
+    const r = this.backend.forwardRange(request);
+    const out = isThenable(r) ? await r : r;
+    this.timings.forward += clock.now() - t0;
+    this.forwards += b - a;
+    const kept = out?.kept;
+    if (!Array.isArray(kept)) throw this.contract(`returned no kept list from forwardRange ${a}..${b}`);
+    const working = out.working;
+    this.acquireAll(working === undefined ? kept : [...kept, working]);
+    if (working !== undefined && !wantsWorking) this.release(working);
+    if (kept.length !== count) {
+      throw this.contract(
+        `returned ${kept.length} checkpoints from forwardRange ${a}..${b}, the request asked for ${count}`,
+      );
     }
+    if (wantsWorking && working === undefined) {
+      throw this.contract(
+        `returned no internal state for forward step ${b} although it was asked to keep it (keepWorking)`,
+      );
+    }
+    for (let i = 0; i < count; i++) {
+      const position = a + (i + 1) * stride;
+      if (kind === 'hidden') this.keep('hidden', position, kept[i] as THidden);
+      else this.keep('internal', position, kept[i] as TInternal);
+    }
+    if (wantsWorking) this.working = { position: b, state: working as TInternal };
+    this.progress('forward', a, b);
   }
 
   private async backwardRange(ins: BackwardInstruction): Promise<void> {
     const b = ins.from;
-    for (let t = b; t >= ins.to; t--) {
-      if (t < b) this.checkAbort();
-      let state = this.internal.get(t);
-      let stateOwned = false;
-      if (state === undefined) {
-        const w = this.working;
-        if (t === b && w !== undefined && w.position === b) {
-          this.working = undefined;
-          state = w.state;
-        } else {
-          const out = await this.forwardStep(this.heldHidden(t - 1), t, true, 'recompute');
-          this.release(out.h);
-          state = out.internal as TInternal;
-          this.progress('recompute', t);
-        }
-        stateOwned = true;
-        // An abort here leaves `state` owned: the cleanup disposes it.
-        this.checkAbort();
+    const a = ins.to;
+    // Rule 2.2.1, per step: an internal checkpoint, the working state (first step only), or a recomputation
+    // from the state at t - 1. Nothing a step of the range releases is a source of a later step.
+    const sources: BackwardSource<THidden, TInternal>[] = new Array(b - a + 1);
+    const w = this.working;
+    let recomputes = 0;
+    for (let t = b; t >= a; t--) {
+      const state = this.internal.get(t);
+      if (state !== undefined) sources[b - t] = { internal: state };
+      else if (t === b && w !== undefined && w.position === b) sources[0] = { internal: w.state };
+      else {
+        sources[b - t] = { recomputeFrom: this.heldHidden(t - 1) };
+        recomputes++;
       }
-      const t0 = clock.now();
-      let dh: TGradient;
-      try {
-        const r = this.backend.backward(state, this.gradient, t);
-        dh = isThenable(r) ? await r : r;
-      } finally {
-        this.timings.backward += clock.now() - t0;
-        if (stateOwned) this.release(state);
-      }
-      this.backwards++;
-      this.acquire(dh);
-      if (this.gradient !== null) this.release(this.gradient);
-      this.gradient = dh;
-      this.next = t - 1;
-      // Rule 2.2.3: hidden checkpoints at t-1 and above, internal ones at t and above, are dead. Every
-      // checkpoint was alive when stored (checked in `keep`), so only these two positions can be held.
+    }
+    const t0 = clock.now();
+    let dh: TGradient;
+    try {
+      const r = this.backend.backwardRange({ from: b, to: a, sources, dh: this.gradient });
+      dh = isThenable(r) ? await r : r;
+    } finally {
+      this.timings.backward += clock.now() - t0;
+    }
+    this.forwards += recomputes;
+    this.recomputes += recomputes;
+    this.backwards += b - a + 1;
+    this.acquire(dh);
+    if (this.gradient !== null) this.release(this.gradient);
+    this.gradient = dh;
+    this.next = a - 1;
+    this.dropWorking();
+    // Rule 2.2.3: after step t, hidden checkpoints at t-1 and above and internal ones at t and above are
+    // dead. Every checkpoint was alive when stored (checked in `keep`), so only these positions can be held.
+    for (let t = b; t >= a; t--) {
       this.releaseCheckpoint('hidden', t - 1);
       this.releaseCheckpoint('internal', t);
-      this.progress('backward', t);
     }
-    this.dropWorking();
+    this.progress('backward', b, a);
   }
 }
-
 /**
  * Run one backward pass through time: execute `policy` over `backend`, instruction by instruction, with
  * exactly the semantics of the Rewind policy format (docs/policy-format.md).
  *
+ * `backend` implements version 1 or version 2 of the backend interface; a version 1 backend runs through
+ * `adaptV1`. A version 2 backend receives one `forwardRange` per `forward` instruction and one
+ * `backwardRange` per `backward` instruction, with the source of every backward step chosen by rule 2.2.1;
+ * `free` instructions and the release of dead checkpoints (rule 2.2.3) are disposals after the call.
+ *
  * Before any work the policy is checked against the backend (`checkRunnable`). During the run every
  * checkpoint is accounted in bytes and checked against the budget; handles are disposed as soon as they
- * die (rule 2.2.3 included). After a failure or an abort, everything held is disposed before the promise
+ * die (dead checkpoints after the backward range that kills them). After a failure or an abort, everything held is disposed before the promise
  * rejects. The gradients are left accumulated in the backend; read them with `backend.readGradients()`.
  *
  * @throws ExecutorError (see `ExecutorErrorCode`); errors thrown by the backend pass through unchanged.
  */
 export async function runPolicy<THidden, TInternal, TGradient>(
-  backend: CellBackendV1<THidden, TInternal, TGradient>,
+  backend: CellBackendV1<THidden, TInternal, TGradient> | CellBackendV2<THidden, TInternal, TGradient>,
   policy: Policy,
   options: RunPolicyOptions = {},
 ): Promise<RunResult<TGradient>> {
@@ -615,6 +660,8 @@ export async function runPolicy<THidden, TInternal, TGradient>(
       cause: options.signal.reason,
     });
   }
-  const run = new Run(backend, checked, options);
+  const ranged =
+    backend.specificationVersion === BACKEND_V2_SPECIFICATION_VERSION ? backend : adaptV1(backend);
+  const run = new Run(ranged, checked, options);
   return run.execute(start, checked.counted);
 }

@@ -1,4 +1,5 @@
 import type { CellBackendV1, ForwardResultV1, MaybePromise } from './backend.js';
+import type { CellBackendV2, ForwardRangeResult } from './backend-v2.js';
 
 type HandleKind = 'hidden' | 'internal' | 'gradient';
 
@@ -147,6 +148,182 @@ export function trackHandles<THidden, TInternal, TGradient>(
       live.delete(handle);
       if (lentBy.has(handle)) {
         // What it lent dies with it: a later use is reported as a use of a dead handle.
+        lent.delete(lentBy.get(handle));
+        lentBy.delete(handle);
+      }
+      released++;
+      inner.dispose(handle);
+    },
+    zeroGradients() {
+      calls.zeroGradients++;
+      return inner.zeroGradients();
+    },
+    loss() {
+      calls.loss++;
+      return inner.loss();
+    },
+    readGradients() {
+      calls.readGradients++;
+      return inner.readGradients();
+    },
+  };
+  const liveHandles = inner.liveHandles;
+  if (liveHandles !== undefined) backend.liveHandles = () => liveHandles.call(inner);
+
+  return {
+    backend,
+    get live() {
+      return live.size;
+    },
+    get acquired() {
+      return acquired;
+    },
+    get released() {
+      return released;
+    },
+    calls,
+    violations,
+  };
+}
+
+/** The version 2 backend methods a `HandleTrackerV2` counts calls of. */
+export type TrackedMethodV2 =
+  | 'stateBytes'
+  | 'initialState'
+  | 'forwardRange'
+  | 'hiddenOf'
+  | 'backwardRange'
+  | 'dispose'
+  | 'zeroGradients'
+  | 'loss'
+  | 'readGradients';
+
+/** A version 2 backend wrapped by `trackHandlesV2`, and what the wrapper has seen so far. */
+export interface HandleTrackerV2<THidden, TInternal, TGradient> {
+  /** The wrapped backend: pass it wherever the original would go. */
+  readonly backend: CellBackendV2<THidden, TInternal, TGradient>;
+  /** Handles handed out and not disposed yet. */
+  readonly live: number;
+  /** Handles handed out so far. */
+  readonly acquired: number;
+  /** Handles disposed so far. */
+  readonly released: number;
+  /** Calls per backend method. */
+  readonly calls: Readonly<Record<TrackedMethodV2, number>>;
+  /** Every misuse seen, in words. */
+  readonly violations: readonly string[];
+}
+
+/**
+ * The version 2 counterpart of `trackHandles`: wraps a `CellBackendV2` so that every handle it hands out
+ * (initial states, the checkpoints and working state of forward ranges, gradients) is tracked, and every
+ * handle a range borrows (its start, its sources, its incoming gradient) is checked to be live and of the
+ * right kind. Misuse is recorded in `violations` and thrown as an `Error`.
+ */
+export function trackHandlesV2<THidden, TInternal, TGradient>(
+  inner: CellBackendV2<THidden, TInternal, TGradient>,
+): HandleTrackerV2<THidden, TInternal, TGradient> {
+  const live = new Map<unknown, HandleKind>();
+  const lent = new Map<unknown, unknown>();
+  const lentBy = new Map<unknown, unknown>();
+  const violations: string[] = [];
+  const calls: Record<TrackedMethodV2, number> = {
+    stateBytes: 0,
+    initialState: 0,
+    forwardRange: 0,
+    hiddenOf: 0,
+    backwardRange: 0,
+    dispose: 0,
+    zeroGradients: 0,
+    loss: 0,
+    readGradients: 0,
+  };
+  let acquired = 0;
+  let released = 0;
+
+  const fail = (message: string): never => {
+    violations.push(message);
+    throw new Error(`handle tracking (${inner.name}): ${message}`);
+  };
+  const add = (handle: unknown, kind: HandleKind, where: string): void => {
+    if (handle === null || handle === undefined)
+      fail(`${where} returned ${String(handle)} as a ${kind} handle`);
+    if (live.has(handle)) fail(`${where} returned a ${kind} handle that is already live`);
+    live.set(handle, kind);
+    acquired++;
+  };
+  const check = (handle: unknown, kind: HandleKind, where: string): void => {
+    const found = live.get(handle);
+    if (found !== undefined) {
+      if (found !== kind) fail(`${where} was given a ${found} handle, expected ${kind}`);
+      return;
+    }
+    if (kind === 'hidden' && lent.has(handle)) {
+      if (!live.has(lent.get(handle)))
+        fail(`${where} was given a lent hidden state whose internal state is disposed`);
+      return;
+    }
+    fail(`${where} was given a handle that is not live (disposed, or never handed out)`);
+  };
+
+  const backend: CellBackendV2<THidden, TInternal, TGradient> = {
+    specificationVersion: inner.specificationVersion,
+    name: inner.name,
+    steps: inner.steps,
+    stateBytes() {
+      calls.stateBytes++;
+      return inner.stateBytes();
+    },
+    initialState() {
+      calls.initialState++;
+      return settle(inner.initialState(), (h) => {
+        add(h, 'hidden', 'initialState()');
+        return h;
+      });
+    },
+    forwardRange(request) {
+      calls.forwardRange++;
+      const where = `forwardRange(${request.from}..${request.to})`;
+      check(request.start, 'hidden', where);
+      const kind: HandleKind = request.store?.kind ?? 'hidden';
+      return settle(inner.forwardRange(request), (out: ForwardRangeResult<THidden, TInternal>) => {
+        for (const handle of out.kept) add(handle, kind, where);
+        if (out.working !== undefined) add(out.working, 'internal', where);
+        return out;
+      });
+    },
+    hiddenOf(internal) {
+      calls.hiddenOf++;
+      check(internal, 'internal', 'hiddenOf');
+      const h = inner.hiddenOf(internal);
+      lent.set(h, internal);
+      lentBy.set(internal, h);
+      return h;
+    },
+    backwardRange(request) {
+      calls.backwardRange++;
+      const where = `backwardRange(${request.from}..${request.to})`;
+      for (const source of request.sources) {
+        if ('internal' in source) check(source.internal, 'internal', where);
+        else check(source.recomputeFrom, 'hidden', where);
+      }
+      if (request.dh !== null) check(request.dh, 'gradient', where);
+      return settle(inner.backwardRange(request), (g) => {
+        add(g, 'gradient', where);
+        return g;
+      });
+    },
+    dispose(handle) {
+      calls.dispose++;
+      if (!live.has(handle)) {
+        fail(
+          lent.has(handle)
+            ? 'dispose was given a lent hidden state (from hiddenOf)'
+            : 'dispose was given a handle that is not live (disposed twice, or never handed out)',
+        );
+      }
+      live.delete(handle);
+      if (lentBy.has(handle)) {
         lent.delete(lentBy.get(handle));
         lentBy.delete(handle);
       }

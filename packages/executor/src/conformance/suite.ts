@@ -1,11 +1,12 @@
-import type { Policy, StateBytes } from '@rewind/policy';
+import { type Instruction, type Policy, type StateBytes, verify } from '@rewind/policy';
 import type { StrategyName } from '@rewind/solver';
 import { describe, expect, it } from 'vitest';
 import type { CellBackendV1, GradientReadout, MaybePromise } from '../backend.js';
+import type { CellBackendV2 } from '../backend-v2.js';
 import { ExecutorError } from '../errors.js';
 import { createRng } from '../reference/rng.js';
 import { type RunPolicyOptions, type RunResult, runPolicy } from '../run-policy.js';
-import { trackHandles } from '../tracking.js';
+import { trackHandles, trackHandlesV2 } from '../tracking.js';
 
 /** A planning strategy of `@rewind/solver`. */
 export type ConformanceStrategy = StrategyName;
@@ -33,8 +34,13 @@ export interface ConformanceCase {
   readonly perturb?: Perturbation;
 }
 
-/** Builds a fresh backend (model and batch) for a case. */
-export type BackendFactory = (testCase: ConformanceCase) => MaybePromise<CellBackendV1>;
+/** A backend the suite runs: version 1 or version 2 of the backend interface. */
+export type ConformanceBackend = CellBackendV1 | CellBackendV2;
+
+/** Builds a fresh backend (model and batch) for a case: a version 1 backend unless `B` says otherwise. */
+export type BackendFactory<B extends ConformanceBackend = CellBackendV1> = (
+  testCase: ConformanceCase,
+) => MaybePromise<B>;
 
 /** Settings of the finite-difference check. */
 export interface FiniteDifferenceOptions {
@@ -48,8 +54,8 @@ export interface FiniteDifferenceOptions {
   readonly coordinates?: number;
 }
 
-/** Options of `describeBackendConformance`. */
-export interface ConformanceOptions {
+/** Options of `describeBackendConformance`, for backends of type `B`. */
+export interface ConformanceOptions<B extends ConformanceBackend = CellBackendV1> {
   /**
    * Allowed difference between any strategy's loss and gradients and store-all's, relative to the
    * largest magnitude of the compared array (or 1, whichever is larger). Default 1e-12, right for float64
@@ -71,7 +77,7 @@ export interface ConformanceOptions {
   /** Per-test timeout in milliseconds (default 60 000). */
   readonly timeout?: number;
   /** Release what a backend holds once the suite is done with it (e.g. its tensors). */
-  readonly disposeBackend?: (backend: CellBackendV1) => MaybePromise<void>;
+  readonly disposeBackend?: (backend: B) => MaybePromise<void>;
 }
 
 /**
@@ -133,7 +139,7 @@ function mismatch(actual: Snapshot, expected: Snapshot, tolerance: number): stri
   return undefined;
 }
 
-async function snapshot(backend: CellBackendV1, loss: number): Promise<Snapshot> {
+async function snapshot(backend: ConformanceBackend, loss: number): Promise<Snapshot> {
   return { loss, gradients: await backend.readGradients() };
 }
 
@@ -157,14 +163,136 @@ function planAtLeast(
   }
 }
 
+/** What the suite reads from a handle tracker of either interface version. */
+interface Tracked {
+  readonly backend: ConformanceBackend;
+  readonly live: number;
+  readonly violations: readonly string[];
+  /** Calls that compute or allocate: forward and backward work, the initial state, zeroing. */
+  work(): number;
+  /** Version 2 only: the forward and backward ranges run. */
+  readonly ranges?: () => readonly [number, number];
+}
+
+function track(backend: ConformanceBackend): Tracked {
+  if (backend.specificationVersion === 'rewind-backend-v2') {
+    const t = trackHandlesV2(backend);
+    const c = t.calls;
+    return {
+      backend: t.backend,
+      get live() {
+        return t.live;
+      },
+      violations: t.violations,
+      work: () => c.forwardRange + c.backwardRange + c.initialState + c.zeroGradients,
+      ranges: () => [c.forwardRange, c.backwardRange],
+    };
+  }
+  const t = trackHandles(backend);
+  const c = t.calls;
+  return {
+    backend: t.backend,
+    get live() {
+      return t.live;
+    },
+    violations: t.violations,
+    work: () => c.forward + c.backward + c.initialState + c.zeroGradients,
+  };
+}
+
+/** Wrap instructions into a policy whose totals and (tight) budget come from replaying it. */
+function wrapPolicy(steps: number, stateBytes: StateBytes, instructions: readonly Instruction[]): Policy {
+  const draft: Policy = {
+    format: 'rewind-policy',
+    version: '1.0',
+    steps,
+    strategy: 'conformance',
+    costModel: { alpha: stateBytes.internal / stateBytes.hidden, forwardCost: 1, backwardCost: 1 },
+    budget: { slots: Number.MAX_SAFE_INTEGER },
+    stateBytes,
+    totals: { forwards: 0, backwards: 0, peakSlots: 0 },
+    instructions,
+  };
+  const replay = verify(draft, { skipTotals: true, profile: false });
+  if (!replay.ok) throw new Error(`conformance policy is invalid: ${replay.issue.message}`);
+  const c = replay.counted;
+  return {
+    ...draft,
+    budget: { slots: c.peakSlots, bytes: c.peakBytes ?? 0 },
+    totals: {
+      forwards: c.forwards,
+      backwards: c.backwards,
+      peakSlots: c.peakSlots,
+      peakBytes: c.peakBytes ?? 0,
+    },
+  };
+}
+
+/**
+ * Policies whose ranges cover what a range backend must handle: a first forward range keeping checkpoints
+ * of each kind at each stride (with a working state when it reaches `T`), then backward ranges as long as
+ * their sources allow (internal checkpoints, the working state, recomputation from hidden checkpoints and
+ * from views of internal ones), each preceded when needed by a forward range that keeps nothing, an
+ * internal checkpoint at its end, or hidden checkpoints and a working state; and the same with backward
+ * ranges of one step.
+ */
+export function rangePolicies(
+  steps: number,
+  stateBytes: StateBytes,
+): Array<{ readonly label: string; readonly policy: Policy }> {
+  const out: Array<{ label: string; policy: Policy }> = [];
+  const fills = ['none', 'internal', 'hidden'] as const;
+  for (const kind of ['hidden', 'internal'] as const) {
+    for (let stride = 1; stride <= steps; stride++) {
+      // A hidden checkpoint at T is dead on arrival: stop the first range short of it.
+      const to = kind === 'hidden' && steps % stride === 0 ? steps - 1 : steps;
+      if (stride > to) continue;
+      for (const [fill, single] of [...fills.map((f) => [f, false] as const), ['none', true] as const]) {
+        const instructions: Instruction[] = [{ op: 'forward', from: 0, to, store: kind, stride }];
+        const hidden = new Set<number>([0]);
+        const internal = new Set<number>();
+        for (let p = stride; p <= to; p += stride) (kind === 'hidden' ? hidden : internal).add(p);
+        let working = to === steps ? steps : -1;
+        let next = steps;
+        const held = (p: number): boolean => hidden.has(p) || internal.has(p);
+        while (next > 0) {
+          const b = next;
+          if (!(internal.has(b) || working === b || held(b - 1))) {
+            let p = b - 1;
+            while (!held(p)) p--;
+            if (fill === 'internal') {
+              instructions.push({ op: 'forward', from: p, to: b, store: 'internal', stride: b - p });
+              internal.add(b);
+            } else if (fill === 'hidden' && b - p >= 3) {
+              instructions.push({ op: 'forward', from: p, to: b, store: 'hidden', stride: b - p - 1 });
+              hidden.add(b - 1);
+            } else instructions.push({ op: 'forward', from: p, to: b });
+            working = b;
+          }
+          let a = b;
+          if (!single) while (a > 1 && (internal.has(a - 1) || held(a - 2))) a--;
+          instructions.push({ op: 'backward', from: b, to: a });
+          for (const p of [...hidden]) if (p >= a - 1) hidden.delete(p);
+          for (const p of [...internal]) if (p >= a) internal.delete(p);
+          working = -1;
+          next = a - 1;
+        }
+        const label = `ranges: first ${kind}/${stride} to ${to}, then ${fill}${single ? ', one-step backward ranges' : ''}`;
+        out.push({ label, policy: wrapPolicy(steps, stateBytes, instructions) });
+      }
+    }
+  }
+  return out;
+}
+
 /**
  * Register the conformance tests of a backend with vitest, with an explicit planner. See
  * `describeBackendConformance`.
  */
-export function defineConformance(
+export function defineConformance<B extends ConformanceBackend>(
   name: string,
-  factory: BackendFactory,
-  options: ConformanceOptions,
+  factory: BackendFactory<B>,
+  options: ConformanceOptions<B>,
   planner: ConformancePlanner,
 ): void {
   const tolerance = options.tolerance ?? 1e-12;
@@ -175,28 +303,35 @@ export function defineConformance(
   const timeout = options.timeout ?? 60_000;
   const leakIterations = options.leakIterations ?? 24;
 
-  const build = async (c: ConformanceCase): Promise<CellBackendV1> => factory(c);
-  const release = async (backend: CellBackendV1): Promise<void> => {
-    await options.disposeBackend?.(backend);
+  const build = async (c: ConformanceCase): Promise<ConformanceBackend> => factory(c);
+  const release = async (backend: ConformanceBackend): Promise<void> => {
+    await options.disposeBackend?.(backend as B);
   };
-  const plan = (backend: CellBackendV1, strategy: ConformanceStrategy, bytes: number): Policy =>
+  const plan = (backend: ConformanceBackend, strategy: ConformanceStrategy, bytes: number): Policy =>
     planAtLeast(planner, backend.steps, backend.stateBytes(), strategy, bytes);
-  const storeAllPolicy = (backend: CellBackendV1): Policy => {
+  const storeAllPolicy = (backend: ConformanceBackend): Policy => {
     const sb = backend.stateBytes();
     return plan(backend, 'store-all', sb.hidden + backend.steps * sb.internal);
   };
   /** Run a policy through a tracking wrapper and check the run's own invariants. */
   const checkedRun = async (
-    backend: CellBackendV1,
+    backend: ConformanceBackend,
     policy: Policy,
     what: string,
     runOptions: RunPolicyOptions = {},
   ): Promise<RunResult> => {
     const baseline = backend.liveHandles?.();
-    const tracker = trackHandles(backend);
+    const tracker = track(backend);
     const result = await runPolicy(tracker.backend, policy, runOptions);
     expect(tracker.violations, `${what}: handle misuse`).toEqual([]);
     expect(tracker.live, `${what}: handles left live`).toBe(0);
+    if (tracker.ranges !== undefined) {
+      const ops = policy.instructions.map((ins) => ins.op);
+      expect(tracker.ranges(), `${what}: one range per forward and backward instruction`).toEqual([
+        ops.filter((op) => op === 'forward').length,
+        ops.filter((op) => op === 'backward').length,
+      ]);
+    }
     if (baseline !== undefined) expect(backend.liveHandles?.(), `${what}: backend handles`).toBe(baseline);
     expect(result.backwards, `${what}: backward steps`).toBe(policy.steps);
     expect(result.forwards, `${what}: forward steps`).toBe(policy.totals.forwards);
@@ -209,12 +344,19 @@ export function defineConformance(
   };
 
   describe(`backend conformance: ${name}`, () => {
-    it('declares the v1 interface, its sequence length and positive integer state sizes', {
+    it('declares the v1 or v2 interface, its sequence length and positive integer state sizes', {
       timeout,
     }, async () => {
       const backend = await build({ steps: 4, seed, float64: false });
       try {
-        expect(backend.specificationVersion).toBe('rewind-backend-v1');
+        expect(['rewind-backend-v1', 'rewind-backend-v2']).toContain(backend.specificationVersion);
+        const methods =
+          backend.specificationVersion === 'rewind-backend-v2'
+            ? ['forwardRange', 'backwardRange']
+            : ['forward', 'backward'];
+        for (const method of [...methods, 'initialState', 'hiddenOf', 'dispose', 'zeroGradients', 'loss']) {
+          expect(typeof (backend as unknown as Record<string, unknown>)[method], method).toBe('function');
+        }
         expect(typeof backend.name).toBe('string');
         expect(backend.steps).toBe(4);
         const sb = backend.stateBytes();
@@ -318,6 +460,26 @@ export function defineConformance(
       });
     }
 
+    it('ranges of every store kind and stride, working states, mixed sources and one-step backward ranges equal store-all', {
+      timeout,
+    }, async () => {
+      const steps = 7;
+      const backend = await build({ steps, seed, float64: false });
+      try {
+        const base = await checkedRun(backend, storeAllPolicy(backend), `store-all, T=${steps}`);
+        const expected = await snapshot(backend, base.loss);
+        const cases = rangePolicies(steps, backend.stateBytes());
+        expect(cases.length).toBeGreaterThan(40);
+        for (const { label, policy } of cases) {
+          const result = await checkedRun(backend, policy, label);
+          const diff = mismatch(await snapshot(backend, result.loss), expected, tolerance);
+          expect(diff, `${label}: compared with store-all`).toBeUndefined();
+        }
+      } finally {
+        await release(backend);
+      }
+    });
+
     it('leaks no handle across many runs of every strategy', { timeout }, async () => {
       const steps = 7;
       const backend = await build({ steps, seed, float64: false });
@@ -336,18 +498,18 @@ export function defineConformance(
       }
     });
 
-    const refused = async (backend: CellBackendV1, policy: Policy, code: string): Promise<void> => {
-      const tracker = trackHandles(backend);
+    const refused = async (backend: ConformanceBackend, policy: Policy, code: string): Promise<void> => {
+      const tracker = track(backend);
       const error = await runPolicy(tracker.backend, policy).then(
         () => undefined,
         (e: unknown) => e,
       );
       expect(error, 'the run must be refused').toBeInstanceOf(ExecutorError);
       expect((error as ExecutorError).code).toBe(code);
-      const { calls } = tracker;
-      expect(calls.forward, 'forward calls before the refusal').toBe(0);
-      expect(calls.backward, 'backward calls before the refusal').toBe(0);
-      expect(calls.initialState + calls.zeroGradients, 'other work before the refusal').toBe(0);
+      expect(
+        tracker.work(),
+        'forward, backward, initialState and zeroGradients calls before the refusal',
+      ).toBe(0);
       expect(tracker.live).toBe(0);
     };
 
@@ -406,10 +568,11 @@ export function defineConformance(
         for (const strategy of ['hsm', 'msm', 'store-all'] as const) {
           if (!strategies.includes(strategy)) continue;
           const policy = plan(backend, strategy, sb.hidden + Math.floor((steps * sb.internal) / 3));
-          const total = policy.totals.forwards + steps;
+          // One progress event per range: every `forward` and `backward` instruction.
+          const total = policy.instructions.filter((ins) => ins.op !== 'free').length;
           for (let k = 1; k < total; k++) {
             const signal: { aborted: boolean; reason?: unknown } = { aborted: false };
-            const tracker = trackHandles(backend);
+            const tracker = track(backend);
             let seen = 0;
             const error = await runPolicy(tracker.backend, policy, {
               signal,

@@ -1,5 +1,11 @@
 import type { StateBytes } from '@rewind/policy';
 import type { CellBackendV1, GradientReadout } from '../backend.js';
+import type {
+  BackwardRangeRequest,
+  CellBackendV2,
+  ForwardRangeRequest,
+  ForwardRangeResult,
+} from '../backend-v2.js';
 import { HandleBook } from '../handles.js';
 import { type CellInternal, type CellState, STATE_VECTORS } from './cells.js';
 import { checkBatch, type ReferenceBatch, type ReferenceModel } from './model.js';
@@ -33,6 +39,38 @@ export interface ReferenceBackend
   readonly alpha: number;
   /** Forward and backward steps computed so far. */
   readonly calls: { readonly forward: number; readonly backward: number };
+  /** Handles handed out and not disposed. */
+  liveHandles(): number;
+}
+
+/**
+ * The reference backend implementing version 2 of the interface natively: each range is one loop over its
+ * steps, with no handle for the states it passes through, and a backward range recomputes one internal
+ * state at a time. Its results are bitwise those of `createReferenceBackend`.
+ */
+export interface ReferenceBackendV2
+  extends CellBackendV2<ReferenceHidden, ReferenceInternal, ReferenceGradient> {
+  readonly model: ReferenceModel;
+  readonly batch: ReferenceBatch;
+  /** Internal state bytes over hidden state bytes: the measured `alpha` of the cell. */
+  readonly alpha: number;
+  /** Ranges run so far, and the forward (recomputations included) and backward steps computed in them. */
+  readonly calls: {
+    readonly forwardRange: number;
+    readonly backwardRange: number;
+    readonly forward: number;
+    readonly backward: number;
+  };
+  /** Synchronous: `h_0`. */
+  initialState(): ReferenceHidden;
+  /** Synchronous: see `CellBackendV2.forwardRange`. */
+  forwardRange(
+    request: ForwardRangeRequest<ReferenceHidden>,
+  ): ForwardRangeResult<ReferenceHidden, ReferenceInternal>;
+  /** Synchronous: see `CellBackendV2.backwardRange`. */
+  backwardRange(
+    request: BackwardRangeRequest<ReferenceHidden, ReferenceInternal, ReferenceGradient>,
+  ): ReferenceGradient;
   /** Handles handed out and not disposed. */
   liveHandles(): number;
 }
@@ -124,4 +162,121 @@ export function createReferenceBackend(model: ReferenceModel, batch: ReferenceBa
     liveHandles: () => book.live,
   };
   return backend;
+}
+
+/** The gradients and loss a reference backend accumulates. */
+interface Accumulated {
+  grads: Record<string, Float64Array>;
+  dInputs: Float64Array;
+  dInitial: Float64Array;
+  loss: number;
+}
+
+function accumulator(model: ReferenceModel, batch: ReferenceBatch): Accumulated {
+  const BH = batch.batchSize * model.config.hiddenSize;
+  return {
+    grads: zeroGradients(model),
+    dInputs: new Float64Array(batch.inputs.length),
+    dInitial: new Float64Array((model.config.cell === 'lstm' ? 2 : 1) * BH),
+    loss: 0,
+  };
+}
+
+/**
+ * Create the reference backend for one model and batch as a version 2 backend, implemented natively with
+ * ranges (not through `adaptV1`): the same Float64Array arithmetic, in the same order, as
+ * `createReferenceBackend`, so that both give bitwise equal losses and gradients for any policy. Handles,
+ * ranges and step order are checked by a `HandleBook` before any work: misuse throws `ExecutorError`
+ * `E_HANDLE` or `E_STEP`.
+ */
+export function createReferenceBackendV2(model: ReferenceModel, batch: ReferenceBatch): ReferenceBackendV2 {
+  checkBatch(model, batch);
+  const T = batch.steps;
+  const sizes = referenceStateBytes(model, batch.batchSize);
+  const name = `reference-v2/${model.config.cell}`;
+  const book = new HandleBook({ name, steps: T });
+  let acc = accumulator(model, batch);
+  const calls = { forwardRange: 0, backwardRange: 0, forward: 0, backward: 0 };
+  const hidden = (state: CellState, step: number): HiddenHandle =>
+    book.hidden({ kind: 'hidden', state }, step);
+  const internal = (state: CellState, data: CellInternal, step: number): InternalHandle => {
+    const view: HiddenHandle = { kind: 'hidden', state };
+    return book.internal({ kind: 'internal', step, data, view }, step, view);
+  };
+
+  return {
+    specificationVersion: 'rewind-backend-v2',
+    name,
+    steps: T,
+    model,
+    batch,
+    alpha: sizes.internal / sizes.hidden,
+    calls,
+    stateBytes: () => ({ ...sizes }),
+    initialState: () => hidden(initialCellState(model, batch), 0),
+    forwardRange(request) {
+      const start = book.forwardRange<HiddenHandle>(request);
+      calls.forwardRange++;
+      const a = request.from;
+      const b = request.to;
+      const kind = request.store?.kind;
+      const stride = request.store?.stride ?? 0;
+      const kept: (ReferenceHidden | ReferenceInternal)[] = [];
+      let working: ReferenceInternal | undefined;
+      let state = start.state;
+      for (let t = a + 1; t <= b; t++) {
+        const stored = stride > 0 && (t - a) % stride === 0;
+        const keepInternal = (stored && kind === 'internal') || (t === b && request.keepWorking);
+        const out = stepForward(model, batch, state, t, keepInternal);
+        calls.forward++;
+        state = out.next;
+        if (stored && kind === 'hidden') kept.push(hidden(state, t));
+        if (keepInternal) {
+          const handle = internal(state, out.internal as CellInternal, t);
+          if (stored) kept.push(handle);
+          else working = handle;
+        }
+      }
+      return working === undefined ? { kept } : { kept, working };
+    },
+    hiddenOf(handle) {
+      return book.use<InternalHandle>(handle, 'internal', 'hiddenOf').view;
+    },
+    backwardRange(request) {
+      book.backwardRange(request);
+      calls.backwardRange++;
+      const { sources } = request;
+      let dh: CellState | null = request.dh === null ? null : (request.dh as GradientHandle).state;
+      for (let t = request.from, i = 0; t >= request.to; t--, i++) {
+        const source = sources[i] as { internal?: InternalHandle; recomputeFrom?: HiddenHandle };
+        let data: CellInternal;
+        if (source.internal !== undefined) data = source.internal.data;
+        else {
+          const out = stepForward(model, batch, (source.recomputeFrom as HiddenHandle).state, t, true);
+          calls.forward++;
+          data = out.internal as CellInternal;
+        }
+        const step = stepBackward(model, batch, data, dh, t, acc.grads, acc.dInputs);
+        calls.backward++;
+        acc.loss += step.loss;
+        if (t === 1) acc.dInitial = flattenState(step.dPrev);
+        dh = step.dPrev;
+      }
+      return book.gradient<GradientHandle>({ kind: 'gradient', state: dh as CellState });
+    },
+    dispose(handle) {
+      book.dispose(handle);
+    },
+    zeroGradients() {
+      acc = accumulator(model, batch);
+      book.resetOrder();
+    },
+    loss: () => acc.loss,
+    readGradients(): GradientReadout {
+      const parameters: Record<string, Float64Array> = {};
+      for (const [key, value] of Object.entries(acc.grads)) parameters[key] = value.slice();
+      return { parameters, inputs: acc.dInputs.slice(), initialState: acc.dInitial.slice() };
+    },
+    liveHandles: () => book.live,
+  };
 }

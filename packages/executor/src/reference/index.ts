@@ -1,6 +1,8 @@
 export {
   createReferenceBackend,
+  createReferenceBackendV2,
   type ReferenceBackend,
+  type ReferenceBackendV2,
   type ReferenceGradient,
   type ReferenceHidden,
   type ReferenceInternal,

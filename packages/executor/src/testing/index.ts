@@ -1,1 +1,8 @@
-export { type HandleTracker, type TrackedMethod, trackHandles } from '../tracking.js';
+export {
+  type HandleTracker,
+  type HandleTrackerV2,
+  type TrackedMethod,
+  type TrackedMethodV2,
+  trackHandles,
+  trackHandlesV2,
+} from '../tracking.js';
