@@ -15,6 +15,8 @@
  *    every round (`--rounds N`, default 5): medians and spread, the CPU time other processes took in each
  *    round, and per iteration the ONNX Runtime runs and bytes moved in and out (`--json FILE` writes them).
  */
+
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type CellBackendV1, runPolicy } from '@rewind/executor';
@@ -27,8 +29,7 @@ import {
 import type { Policy } from '@rewind/policy';
 import { plan } from '@rewind/solver';
 import { env } from 'onnxruntime-node';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createOnnxBackendV2, type OnnxBackendV2 } from '../src/backend-v2.js';
+import { createOnnxBackendV2 } from '../src/backend-v2.js';
 import {
   createOnnxBackend,
   type OnnxBackend,
@@ -503,71 +504,6 @@ function cpuTimes(): { machine: number; own: number } {
   return { machine, own: (u.user + u.system) / 1000 };
 }
 
-/** A pass of a policy on a version 2 backend, driven instruction by instruction (as the executor's runPolicy does for v2). */
-async function passV2(backend: OnnxBackendV2, policy: Policy): Promise<void> {
-  const hidden = new Map<number, unknown>();
-  const internal = new Map<number, unknown>();
-  type B2 = OnnxBackendV2;
-  const b = backend as unknown as {
-    [K in keyof B2]: B2[K] extends (...a: infer A) => infer R ? (...a: A) => R : B2[K];
-  };
-  let working: { at: number; handle: unknown; owned: boolean } | undefined;
-  let dh: unknown = null;
-  await b.zeroGradients();
-  hidden.set(0, await b.initialState());
-  const endWorking = (): void => {
-    if (working?.owned) b.dispose(working.handle as never);
-    working = undefined;
-  };
-  const stateAt = (p: number): unknown => {
-    const h = hidden.get(p);
-    if (h !== undefined) return h;
-    const s = internal.get(p) ?? (working?.at === p ? working.handle : undefined);
-    return b.hiddenOf(s as never);
-  };
-  const body = policy.instructions;
-  for (let k = 0; k < body.length; k++) {
-    const ins = body[k]!;
-    if (ins.op === 'forward') {
-      const following = body[k + 1];
-      const keepWorking = following?.op === 'backward' && following.from === ins.to;
-      const store = ins.store === undefined ? undefined : { kind: ins.store, stride: ins.stride ?? ins.to - ins.from };
-      const r = await b.forwardRange({
-        start: stateAt(ins.from) as never,
-        from: ins.from,
-        to: ins.to,
-        ...(store === undefined ? {} : { store }),
-        keepWorking,
-      });
-      endWorking();
-      r.kept.forEach((h, i) => {
-        const p = ins.from + (i + 1) * (store?.stride ?? 1);
-        (store?.kind === 'internal' ? internal : hidden).set(p, h);
-      });
-      if (r.working !== undefined) working = { at: ins.to, handle: r.working, owned: true };
-      else if (keepWorking) working = { at: ins.to, handle: internal.get(ins.to), owned: false };
-    } else if (ins.op === 'backward') {
-      const sources = [];
-      for (let t = ins.from; t >= ins.to; t--) {
-        const s = internal.get(t) ?? (t === ins.from && working?.at === t ? working.handle : undefined);
-        sources.push(s !== undefined ? { internal: s } : { recomputeFrom: stateAt(t - 1) });
-      }
-      const next = await b.backwardRange({ from: ins.from, to: ins.to, sources: sources as never, dh: dh as never });
-      if (dh !== null) b.dispose(dh as never);
-      dh = next;
-      endWorking();
-      for (const [p, h] of hidden) if (p >= ins.to - 1) (b.dispose(h as never), hidden.delete(p));
-      for (const [p, s] of internal) if (p >= ins.to) (b.dispose(s as never), internal.delete(p));
-    } else {
-      endWorking();
-      const map = ins.kind === 'internal' ? internal : hidden;
-      b.dispose(map.get(ins.at) as never);
-      map.delete(ins.at);
-    }
-  }
-  if (dh !== null) b.dispose(dh as never);
-}
-
 interface RangeRow {
   readonly name: string;
   readonly times: number[];
@@ -586,7 +522,13 @@ async function partRanges(backwardCost: number): Promise<void> {
   console.log(
     `## 4. Range-level (v2) vs per-step (v1) backend: LSTM B=${B} H=${H}, ${V} one-hot inputs, softmax over ${V}, T=${T}; store-all and msm at 5%, interleaved, ${rounds} rounds`,
   );
-  const model = createReferenceModel({ cell: 'lstm', inputSize: V, hiddenSize: H, head: { kind: 'softmax', classes: V }, seed: 1 });
+  const model = createReferenceModel({
+    cell: 'lstm',
+    inputSize: V,
+    hiddenSize: H,
+    head: { kind: 'softmax', classes: V },
+    seed: 1,
+  });
   const batch = randomBatch(model, { steps: T, batchSize: B, seed: 2 });
   const inputs = batch.inputs as unknown as Float64Array | number[];
   for (let r = 0; r < T * B; r++) {
@@ -599,13 +541,24 @@ async function partRanges(backwardCost: number): Promise<void> {
   const all = storeAll(v1);
   const budget = Math.floor(0.05 * (sb.hidden + T * sb.internal));
   const msm = msmAt(v1, budget, backwardCost);
-  const cases: { row: RangeRow; run: () => Promise<void>; stats: () => OnnxBackendStats; reset: () => void }[] = [];
+  const cases: {
+    row: RangeRow;
+    run: () => Promise<void>;
+    stats: () => OnnxBackendStats;
+    reset: () => void;
+  }[] = [];
   for (const [label, policy] of [
     ['store-all', all],
     ['msm 5%', msm],
   ] as const) {
     cases.push({
-      row: { name: `v1 ${label}`, times: [], foreign: [], forwards: policy.totals.forwards, instructions: policy.instructions.length },
+      row: {
+        name: `v1 ${label}`,
+        times: [],
+        foreign: [],
+        forwards: policy.totals.forwards,
+        instructions: policy.instructions.length,
+      },
       run: async () => {
         await runPolicy(v1, policy);
         await v1.readGradients();
@@ -614,9 +567,15 @@ async function partRanges(backwardCost: number): Promise<void> {
       reset: () => v1.resetStats(),
     });
     cases.push({
-      row: { name: `v2 ${label}`, times: [], foreign: [], forwards: policy.totals.forwards, instructions: policy.instructions.length },
+      row: {
+        name: `v2 ${label}`,
+        times: [],
+        foreign: [],
+        forwards: policy.totals.forwards,
+        instructions: policy.instructions.length,
+      },
       run: async () => {
-        await passV2(v2, policy);
+        await runPolicy(v2, policy);
         await v2.readGradients();
       },
       stats: () => v2.stats(),
@@ -656,7 +615,19 @@ async function partRanges(backwardCost: number): Promise<void> {
     ];
   });
   table(
-    ['backend', 'ms/iter (median)', 'spread (min-max)', 'foreign CPU ms', 'runs', 'instructions', 'MB in+out', 'param MB', 'kB/fwd step', 'kB/bwd step', 'gathered MB'],
+    [
+      'backend',
+      'ms/iter (median)',
+      'spread (min-max)',
+      'foreign CPU ms',
+      'runs',
+      'instructions',
+      'MB in+out',
+      'param MB',
+      'kB/fwd step',
+      'kB/bwd step',
+      'gathered MB',
+    ],
     rows,
   );
   const med = (name: string): number => median(cases.find((c) => c.row.name === name)!.row.times);
@@ -676,7 +647,12 @@ async function partRanges(backwardCost: number): Promise<void> {
       rounds,
       results: cases.map(({ row }) => ({
         backend: row.name,
-        msPerIteration: { median: median(row.times), min: Math.min(...row.times), max: Math.max(...row.times), all: row.times },
+        msPerIteration: {
+          median: median(row.times),
+          min: Math.min(...row.times),
+          max: Math.max(...row.times),
+          all: row.times,
+        },
         foreignCpuMs: row.foreign,
         instructions: row.instructions,
         forwards: row.forwards,

@@ -16,8 +16,8 @@ import {
   measureStateBytes,
   type OnnxBackendOptions,
   type OnnxBackendStats,
-  type ResolvedOnnxBackendOptions,
   prepareBuiltin,
+  type ResolvedOnnxBackendOptions,
 } from './backend.js';
 import { OnnxBackendError } from './errors.js';
 import { type BuiltinProgram, zeroCounters } from './runtime/builtin.js';
@@ -43,7 +43,9 @@ export interface OnnxBackendV2 extends CellBackendV2<OnnxHidden, OnnxInternal, O
   /** Work and transfers since creation or the last `resetStats()`. */
   stats(): OnnxBackendStats;
   resetStats(): void;
-  forwardRange(request: ForwardRangeRequest<OnnxHidden>): Promise<ForwardRangeResult<OnnxHidden, OnnxInternal>>;
+  forwardRange(
+    request: ForwardRangeRequest<OnnxHidden>,
+  ): Promise<ForwardRangeResult<OnnxHidden, OnnxInternal>>;
   backwardRange(request: BackwardRangeRequest<OnnxHidden, OnnxInternal, OnnxGradient>): Promise<OnnxGradient>;
   /** Read the model's parameters again (also done at every `zeroGradients()`). */
   refreshParameters(): void;
@@ -108,7 +110,10 @@ class RangeBackend implements OnnxBackendV2 {
 
   private position(x: unknown, what: string, low: number): number {
     if (typeof x !== 'number' || !Number.isInteger(x) || x < low || x > this.steps) {
-      return this.book.fail('E_STEP', `${what} must be an integer in ${low}..${this.steps}, got ${String(x)}`);
+      return this.book.fail(
+        'E_STEP',
+        `${what} must be an integer in ${low}..${this.steps}, got ${String(x)}`,
+      );
     }
     return x;
   }
@@ -126,7 +131,10 @@ class RangeBackend implements OnnxBackendV2 {
     const store = request.store;
     if (store !== undefined) {
       if (store.kind !== 'hidden' && store.kind !== 'internal') {
-        this.book.fail('E_STEP', `forwardRange: store.kind must be 'hidden' or 'internal', got ${String(store.kind)}`);
+        this.book.fail(
+          'E_STEP',
+          `forwardRange: store.kind must be 'hidden' or 'internal', got ${String(store.kind)}`,
+        );
       }
       if (!Number.isInteger(store.stride) || store.stride < 1 || store.stride > to - from) {
         this.book.fail(
@@ -167,7 +175,8 @@ class RangeBackend implements OnnxBackendV2 {
         `backwardRange from ${from} out of order; expected ${this.next} (or ${this.steps} to start a pass)`,
       );
     }
-    const d = request.dh === null ? null : this.book.use<GradientImpl>(request.dh, 'gradient', 'backwardRange');
+    const d =
+      request.dh === null ? null : this.book.use<GradientImpl>(request.dh, 'gradient', 'backwardRange');
     if ((from === this.steps) !== (d === null)) {
       this.book.fail(
         'E_STEP',
@@ -176,7 +185,10 @@ class RangeBackend implements OnnxBackendV2 {
     }
     const n = from - to + 1;
     if (!Array.isArray(request.sources) || request.sources.length !== n) {
-      this.book.fail('E_STEP', `backwardRange ${from}..${to} needs ${n} sources, got ${request.sources?.length}`);
+      this.book.fail(
+        'E_STEP',
+        `backwardRange ${from}..${to} needs ${n} sources, got ${request.sources?.length}`,
+      );
     }
     const sources = request.sources.map((src, i) => {
       const t = from - i;
@@ -190,11 +202,17 @@ class RangeBackend implements OnnxBackendV2 {
       if (src !== null && typeof src === 'object' && 'recomputeFrom' in src) {
         const h = this.book.use<HiddenImpl>(src.recomputeFrom, 'hidden', 'backwardRange');
         if (h.step !== t - 1) {
-          this.book.fail('E_STEP', `backwardRange step ${t} recomputes from h_${h.step}, expected h_${t - 1}`);
+          this.book.fail(
+            'E_STEP',
+            `backwardRange step ${t} recomputes from h_${h.step}, expected h_${t - 1}`,
+          );
         }
         return { recomputeFrom: h.state };
       }
-      return this.book.fail('E_STEP', `backwardRange: the source of step ${t} is neither internal nor recomputeFrom`);
+      return this.book.fail(
+        'E_STEP',
+        `backwardRange: the source of step ${t} is neither internal nor recomputeFrom`,
+      );
     });
     const out = await this.program.backwardRangeV2(from, to, sources, d === null ? null : d.tensors);
     this.next = to === 1 ? this.steps : to - 1;
@@ -277,7 +295,10 @@ export async function createOnnxBackendV2(
   }
   const rangeRows = options.rangeRows ?? 256;
   if (!(rangeRows === Number.POSITIVE_INFINITY || (Number.isSafeInteger(rangeRows) && rangeRows >= 1))) {
-    throw new OnnxBackendError('E_OPTIONS', `rangeRows must be a positive integer or Infinity, got ${rangeRows}`);
+    throw new OnnxBackendError(
+      'E_OPTIONS',
+      `rangeRows must be a positive integer or Infinity, got ${rangeRows}`,
+    );
   }
   const { program, resolved } = await prepareBuiltin(model, batch, options, rangeRows);
   await program.warmUpRanges();

@@ -4,16 +4,9 @@
 import type { CellBackendV1, GradientReadout } from '@rewind/executor';
 import type { StateBytes } from '@rewind/policy';
 import { OnnxBackendError } from './errors.js';
-import { GATE_COUNT, hasCellState, type InternalMode } from './graphs/cells.js';
+import { hasCellState, type InternalMode } from './graphs/cells.js';
 import type { FloatType } from './onnx/model.js';
-import {
-  batchArrays,
-  type CellModel,
-  checkBatch,
-  checkModel,
-  headWidth,
-  type SequenceBatch,
-} from './runtime/batch.js';
+import { batchArrays, type CellModel, checkBatch, checkModel, type SequenceBatch } from './runtime/batch.js';
 import { BuiltinProgram } from './runtime/builtin.js';
 import {
   Engine,
@@ -360,7 +353,9 @@ export async function prepareBuiltin(
     tf32: resolved.tf32,
   };
   const session: SessionSettings =
-    options.intraOpNumThreads === undefined ? base : { ...base, intraOpNumThreads: options.intraOpNumThreads };
+    options.intraOpNumThreads === undefined
+      ? base
+      : { ...base, intraOpNumThreads: options.intraOpNumThreads };
   // The RNN's internal state is the same either way: nothing to recompute.
   const mode: InternalMode = cell === 'rnn' ? 'saved' : resolved.internalState;
   const arrays = batchArrays(batch, head, resolved.dtype, carried, H);

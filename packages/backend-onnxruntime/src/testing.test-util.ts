@@ -1,6 +1,5 @@
 /** Shared helpers of the tests: factories, comparisons, and user cells written against the contract. */
 import type { BackwardSource, CellBackendV2, LossHead } from '@rewind/executor';
-import type { Instruction, Policy } from '@rewind/policy';
 import type { BackendFactory, ConformanceCase } from '@rewind/executor/conformance';
 import {
   createReferenceModel,
@@ -8,7 +7,9 @@ import {
   type ReferenceModel,
   randomBatch,
 } from '@rewind/executor/reference';
+import type { Instruction, Policy } from '@rewind/policy';
 import { createOnnxBackend, type OnnxBackendOptions } from './backend.js';
+import { createOnnxBackendV2, type OnnxBackendV2, type OnnxBackendV2Options } from './backend-v2.js';
 import { GraphBuilder } from './onnx/builder.js';
 import type { FloatType } from './onnx/model.js';
 import type { UserCellParameters } from './user-cell.js';
@@ -61,6 +62,18 @@ export function onnxFactory(
   return async (c) => {
     const { model, batch } = smallCase(cell, head, c);
     return createOnnxBackend(model, batch, { ...options, dtype: c.float64 ? 'float64' : 'float32' });
+  };
+}
+
+/** A conformance factory for a built-in cell of the range-level (version 2) ONNX Runtime backend. */
+export function onnxFactoryV2(
+  cell: 'rnn' | 'lstm' | 'gru',
+  head: LossHead,
+  options: OnnxBackendV2Options = {},
+): BackendFactory<OnnxBackendV2> {
+  return async (c) => {
+    const { model, batch } = smallCase(cell, head, c);
+    return createOnnxBackendV2(model, batch, { ...options, dtype: c.float64 ? 'float64' : 'float32' });
   };
 }
 
@@ -236,7 +249,8 @@ export async function runPolicyV2<H, S, G>(
       const start = stateAt(ins.from);
       const following = body[k + 1];
       const keepWorking = following?.op === 'backward' && following.from === ins.to;
-      const store = ins.store === undefined ? undefined : { kind: ins.store, stride: ins.stride ?? ins.to - ins.from };
+      const store =
+        ins.store === undefined ? undefined : { kind: ins.store, stride: ins.stride ?? ins.to - ins.from };
       const result = await backend.forwardRange({
         start,
         from: ins.from,
@@ -254,8 +268,7 @@ export async function runPolicyV2<H, S, G>(
       if (result.working !== undefined) {
         working = { at: ins.to, handle: result.working, owned: true };
         checkpointBytes += bytes.internal;
-      }
-      else if (keepWorking) {
+      } else if (keepWorking) {
         const s = internal.get(ins.to);
         if (s === undefined) throw new Error(`no working state at ${ins.to}`);
         working = { at: ins.to, handle: s, owned: false };

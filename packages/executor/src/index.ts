@@ -67,6 +67,7 @@ export {
   sparsityStatistics,
 } from './sparsity.js';
 export {
+  type BoundBackend,
   createArrayOptimizer,
   createTrainer,
   type OptimizerConfig,

@@ -5,6 +5,10 @@
  */
 import type { Policy, StateBytes } from '@rewind/policy';
 import type { CellBackend, MaybePromise } from './backend.js';
+import type { CellBackendV2 } from './backend-v2.js';
+
+/** A backend a trainable binds: either version of the backend interface (`runPolicy` runs both). */
+export type BoundBackend = CellBackend | CellBackendV2;
 import { ExecutorError } from './errors.js';
 import { lossTokens, type SequenceBatch } from './model.js';
 import { type OperationTimings, type RunPolicyOptions, runPolicy } from './run-policy.js';
@@ -101,7 +105,7 @@ export interface TrainableOptimizer {
    * global norm `clipNorm` (none when undefined) and update the parameters. Returns the global norm
    * before clipping; when it is not finite, the parameters must be left unchanged.
    */
-  step(backend: CellBackend, clipNorm: number | undefined): MaybePromise<number>;
+  step(backend: BoundBackend, clipNorm: number | undefined): MaybePromise<number>;
   /** Release the optimizer's state. */
   dispose(): void;
 }
@@ -112,7 +116,7 @@ export const TRAINABLE_SPECIFICATION_VERSION = 'rewind-trainable-v1';
 /**
  * A model on a backend, ready to train: what a backend package gives `createTrainer`. Version 1.
  *
- * `bind` makes a cell backend (`CellBackendV1`) over one batch with zeroed gradients, reading the model's
+ * `bind` makes a cell backend (`CellBackendV1` or `CellBackendV2`) over one batch with zeroed gradients, reading the model's
  * current parameters; `release` frees it after the step. `createOptimizer` builds an optimizer whose
  * `step` reads the gradients of a bound backend and updates the model, so that the next `bind` sees the new
  * parameters.
@@ -125,13 +129,13 @@ export interface TrainableV1<TBatch extends SequenceBatch = SequenceBatch> {
   /** Bytes of one hidden and one internal checkpoint for batches of `batchSize` sequences. */
   stateBytes(batchSize: number): StateBytes;
   /** A cell backend over `batch`. */
-  bind(batch: TBatch): MaybePromise<CellBackend>;
+  bind(batch: TBatch): MaybePromise<BoundBackend>;
   /** Release what `bind` made. */
-  release(backend: CellBackend): MaybePromise<void>;
+  release(backend: BoundBackend): MaybePromise<void>;
   /** An optimizer over the model's parameters. */
   createOptimizer(config: ResolvedOptimizerConfig): TrainableOptimizer;
   /** What the sparsified backward achieved in a bound backend's last pass; undefined when it is off. */
-  sparsityStats?(backend: CellBackend): MaybePromise<SparsityStats | undefined>;
+  sparsityStats?(backend: BoundBackend): MaybePromise<SparsityStats | undefined>;
 }
 
 /** Options of `createTrainer`. */
@@ -294,7 +298,7 @@ export function createTrainer<TBatch extends SequenceBatch>(
 export function createArrayOptimizer(
   params: Readonly<Record<string, Float64Array | Float32Array>>,
   config: ResolvedOptimizerConfig,
-  read: (backend: CellBackend) => MaybePromise<Readonly<Record<string, ArrayLike<number>>>>,
+  read: (backend: BoundBackend) => MaybePromise<Readonly<Record<string, ArrayLike<number>>>>,
   afterUpdate?: () => void,
 ): TrainableOptimizer {
   const first = new Map(Object.entries(params).map(([k, p]) => [k, new Float64Array(p.length)]));

@@ -191,7 +191,11 @@ export function backwardRangeGraph(c: CellGraphConfig, options: BackwardRangeOpt
   const cPrev = lstm ? b.input('body_c_prev', t, [B, H]) : undefined;
   const cNext = lstm ? b.input('body_c', t, [B, H]) : undefined;
   const hPrev = gru ? b.input('body_h_prev', t, [B, H]) : undefined;
-  const target = b.input('body_target', head.kind === 'softmax' ? 'int64' : t, head.kind === 'softmax' ? [B] : [B, O]);
+  const target = b.input(
+    'body_target',
+    head.kind === 'softmax' ? 'int64' : t,
+    head.kind === 'softmax' ? [B] : [B, O],
+  );
   const weight = b.input('body_weight', t, []);
 
   // The head (as the step graphs' `headOps`).
@@ -242,7 +246,8 @@ export function backwardRangeGraph(c: CellGraphConfig, options: BackwardRangeOpt
     dhPrev = b.matmul(dA, U);
     dcPrev = b.mul(dct, f);
   } else {
-    if (actsIn === undefined || hPrev === undefined) throw new Error('a GRU step needs its activations and h_prev');
+    if (actsIn === undefined || hPrev === undefined)
+      throw new Error('a GRU step needs its activations and h_prev');
     const [z, r, n, hn] = b.split(actsIn, 4, 1) as [string, string, string, string];
     const dn = b.mul(dh, b.sub(one, z));
     const dz = b.mul(dh, b.sub(hPrev, n));
@@ -264,12 +269,17 @@ export function backwardRangeGraph(c: CellGraphConfig, options: BackwardRangeOpt
   const stateIn = [dh0, ...(dc0 === undefined ? [] : [dc0])];
   const stateOut = ['dh_first', ...(lstm ? ['dc_first'] : [])];
   const scanOut = ['dgates', ...(gru ? ['dgates_h'] : []), 'dy', 'loss'];
-  g.opN('Scan', [...stateIn, ...scanInputs], [...stateOut.map((n) => `${n}_v`), ...scanOut.map((n) => `${n}_v`)], {
-    body: attr.graph(b.build()),
-    num_scan_inputs: attr.int(scanInputs.length),
-    scan_input_directions: attr.ints(scanInputs.map(() => 1)),
-    scan_output_directions: attr.ints(scanOut.map(() => 1)),
-  });
+  g.opN(
+    'Scan',
+    [...stateIn, ...scanInputs],
+    [...stateOut.map((n) => `${n}_v`), ...scanOut.map((n) => `${n}_v`)],
+    {
+      body: attr.graph(b.build()),
+      num_scan_inputs: attr.int(scanInputs.length),
+      scan_input_directions: attr.ints(scanInputs.map(() => 1)),
+      scan_output_directions: attr.ints(scanOut.map(() => 1)),
+    },
+  );
   for (const name of stateOut) g.output(`${name}_v`, name, t, [B, H]);
   g.output('dgates_v', 'dgates', t, ['N', B, G]);
   if (gru) g.output('dgates_h_v', 'dgates_h', t, ['N', B, G]);

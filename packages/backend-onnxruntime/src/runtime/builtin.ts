@@ -746,7 +746,9 @@ export class BuiltinProgram implements StepProgram {
     const data = floatData(t);
     const size = data.length / m;
     const width = size / this.B;
-    return Array.from({ length: m }, (_, j) => floatTensor(data.subarray(j * size, (j + 1) * size), [this.B, width]));
+    return Array.from({ length: m }, (_, j) =>
+      floatTensor(data.subarray(j * size, (j + 1) * size), [this.B, width]),
+    );
   }
 
   /**
@@ -771,13 +773,15 @@ export class BuiltinProgram implements StepProgram {
     type Piece = { a: number; b: number; keep: RangeKeep; strided: boolean; last?: 'hidden' | 'internal' };
     const pieces: Piece[] = [];
     if (store === undefined) pieces.push({ a: from, b: to, keep: 'none', strided: false });
-    else if (store.stride === n) pieces.push({ a: from, b: to, keep: 'none', strided: false, last: store.kind });
+    else if (store.stride === n)
+      pieces.push({ a: from, b: to, keep: 'none', strided: false, last: store.kind });
     else if (store.stride === 1) pieces.push({ a: from, b: to, keep: store.kind, strided: false });
     else {
       const k = store.stride;
       if (k >= this.s.rangeRows) {
         let a = from;
-        for (; a + k <= to; a += k) pieces.push({ a, b: a + k, keep: 'none', strided: false, last: store.kind });
+        for (; a + k <= to; a += k)
+          pieces.push({ a, b: a + k, keep: 'none', strided: false, last: store.kind });
         if (a < to) pieces.push({ a, b: to, keep: 'none', strided: false });
       } else {
         const span = Math.floor(this.s.rangeRows / k) * k;
@@ -843,7 +847,8 @@ export class BuiltinProgram implements StepProgram {
         }
       } else if (piece.last === 'hidden') kept.push(last);
       else if (piece.last === 'internal') kept.push(workingOf());
-      if (lastPiece && wantWorking) working = piece.last === 'internal' ? (kept[kept.length - 1] as InternalData) : workingOf();
+      if (lastPiece && wantWorking)
+        working = piece.last === 'internal' ? (kept[kept.length - 1] as InternalData) : workingOf();
       prev = last;
     }
     this.counters.rangeForwardSteps += n;
@@ -889,8 +894,16 @@ export class BuiltinProgram implements StepProgram {
       );
       const r = await this.run('v2fwd:internal:all:final', {
         xs,
-        h0: this.stack(starts.map((s) => s[0] as Tensor), [m * B, H]),
-        c0: this.lstm ? this.stack(starts.map((s) => s[1] as Tensor), [m * B, H]) : undefined,
+        h0: this.stack(
+          starts.map((s) => s[0] as Tensor),
+          [m * B, H],
+        ),
+        c0: this.lstm
+          ? this.stack(
+              starts.map((s) => s[1] as Tensor),
+              [m * B, H],
+            )
+          : undefined,
         ...this.params,
       });
       this.counters.forwardRuns++;
@@ -959,7 +972,8 @@ export class BuiltinProgram implements StepProgram {
       const withHead = (weights[j] as number) > 0;
       if (withHead) this.lossSum += losses[j] as number;
       if (!this.deferred.continues(t)) await this.flush();
-      const rows = (a: FloatArray, width: number): FloatArray => a.subarray(j * B * width, (j + 1) * B * width);
+      const rows = (a: FloatArray, width: number): FloatArray =>
+        a.subarray(j * B * width, (j + 1) * B * width);
       this.deferred.push(
         t,
         rows(dgates, G),

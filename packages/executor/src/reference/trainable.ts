@@ -1,4 +1,4 @@
-import type { CellBackend } from '../backend.js';
+import type { BoundBackend } from '../training.js';
 import { denseBatch, type SequenceBatch } from '../model.js';
 import { createArrayOptimizer, type TrainableV1 } from '../training.js';
 import { createReferenceBackend, referenceStateBytes } from './backend.js';
@@ -38,7 +38,7 @@ export function createReferenceTrainable(model: ReferenceModel): TrainableV1<Seq
       return createArrayOptimizer(
         model.params,
         config,
-        async (backend: CellBackend) => (await backend.readGradients()).parameters,
+        async (backend: BoundBackend) => (await backend.readGradients()).parameters,
       );
     },
   };
