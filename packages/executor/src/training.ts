@@ -9,6 +9,7 @@ import type { CellBackendV2 } from './backend-v2.js';
 
 /** A backend a trainable binds: either version of the backend interface (`runPolicy` runs both). */
 export type BoundBackend = CellBackend | CellBackendV2;
+
 import { ExecutorError } from './errors.js';
 import { lossTokens, type SequenceBatch } from './model.js';
 import { type OperationTimings, type RunPolicyOptions, runPolicy } from './run-policy.js';

@@ -1,5 +1,5 @@
-import type { BoundBackend } from '../training.js';
 import { denseBatch, type SequenceBatch } from '../model.js';
+import type { BoundBackend } from '../training.js';
 import { createArrayOptimizer, type TrainableV1 } from '../training.js';
 import { createReferenceBackend, referenceStateBytes } from './backend.js';
 import type { ReferenceBatch, ReferenceModel } from './model.js';
