@@ -24,7 +24,18 @@ export interface BenchRun {
     readonly memoryRatio: number;
     /** Share of the wall time spent in the executor rather than in cell kernels. */
     readonly overheadShare?: number;
+    /** Runs and bytes moved per iteration, where the backend counts them (ONNX Runtime). */
+    readonly transfers?: {
+      readonly runs: number;
+      readonly bytesIn: number;
+      readonly bytesOut: number;
+      readonly parameterBytesIn: number;
+      readonly bytesPerForwardStep: number;
+      readonly bytesPerBackwardStep: number;
+    };
   };
+  /** Whether CUDA was allowed TF32 matrix products (ONNX Runtime backends). */
+  readonly tf32?: boolean;
 }
 
 /** The file `rewind bench --out` writes. */

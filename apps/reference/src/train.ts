@@ -238,7 +238,9 @@ export async function bench(
       const rs = times[k]!;
       const ms = 1000 * median(rs.map((r) => r.seconds));
       const peak = Math.max(...rs.map((r) => r.peakBytes));
+      const transfers = rs[rs.length - 1]?.transfers;
       return {
+        ...(runner.tf32 === undefined ? {} : { tf32: runner.tf32 }),
         backend: spec.backend,
         cell: spec.cell,
         strategy: c.strategy,
@@ -256,6 +258,7 @@ export async function bench(
           timeRatio: ms / 1000 / base,
           memoryRatio: peak / all,
           overheadShare: median(rs.map((r) => r.overheadMs / (1000 * r.seconds))),
+          ...(transfers === undefined ? {} : { transfers }),
         },
       };
     });
