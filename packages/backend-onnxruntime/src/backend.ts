@@ -65,6 +65,12 @@ export interface OnnxBackendOptions {
    * by about 3e-4 relative (measured on an H200), for faster matrix products on Ampere and later GPUs.
    */
   readonly tf32?: boolean;
+  /**
+   * Compute the gradient at the inputs `x_1 .. x_T` (default true). False skips its matrix product (about
+   * 8% of the arithmetic of a character model) and `readGradients()` returns no `inputs`: training needs
+   * only the parameters' gradients.
+   */
+  readonly inputGradients?: boolean;
 }
 
 /** The options in effect. */
@@ -79,6 +85,8 @@ export interface ResolvedOnnxBackendOptions {
   readonly sparsity: SparsityOptions | undefined;
   /** Whether CUDA may use TF32 matrix products (always false on the CPU). */
   readonly tf32: boolean;
+  /** Whether the gradient at the inputs is computed. */
+  readonly inputGradients: boolean;
 }
 
 /** What a backend has done since its creation or the last `resetStats()`. */
@@ -182,8 +190,16 @@ function resolve(options: OnnxBackendOptions): ResolvedOnnxBackendOptions {
   if (typeof tf32 !== 'boolean') {
     throw new OnnxBackendError('E_OPTIONS', `tf32 must be a boolean, got ${String(tf32)}`);
   }
+  const inputGradients = options.inputGradients ?? true;
+  if (typeof inputGradients !== 'boolean') {
+    throw new OnnxBackendError(
+      'E_OPTIONS',
+      `inputGradients must be a boolean, got ${String(inputGradients)}`,
+    );
+  }
   return {
     tf32: ep === 'cuda' && tf32,
+    inputGradients,
     executionProvider: ep,
     deviceId,
     dtype,
@@ -367,6 +383,7 @@ export async function prepareBuiltin(
     chunkSteps: resolved.weightGradientSteps,
     fusedSteps: resolved.fusedSteps,
     rangeRows,
+    inputGradients: resolved.inputGradients,
     sparsity: sparsitySettings(resolved.sparsity),
     session,
     ...(options.sessions === undefined ? {} : { pool: options.sessions }),

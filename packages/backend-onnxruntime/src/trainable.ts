@@ -47,7 +47,8 @@ export function createOnnxTrainable(
 ): OnnxTrainable {
   const own = options.sessions === undefined;
   const sessions = options.sessions ?? createSessionPool();
-  const backendOptions: OnnxBackendOptions = { ...options, sessions };
+  // Training reads only the parameters' gradients: the product for the inputs' is skipped.
+  const backendOptions: OnnxBackendOptions = { inputGradients: false, ...options, sessions };
   let last: { batch: SequenceBatch; backend: OnnxBackend | OnnxBackendV2 } | undefined;
   // The range-level backend serves every configuration it supports (it has no sparsified backward and
   // keeps the saved internal state); the per-step one the others.

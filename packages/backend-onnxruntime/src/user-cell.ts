@@ -1020,6 +1020,7 @@ export async function createUserCellBackend(
     weightGradientSteps: 1,
     sparsity: undefined,
     tf32: cell.settings.tf32 === true,
+    inputGradients: true,
   };
   const backend = backendObject(engine, program, {
     alpha: stateBytes.internal / stateBytes.hidden,

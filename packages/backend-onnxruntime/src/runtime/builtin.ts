@@ -48,6 +48,8 @@ export interface BuiltinSettings {
   readonly fusedSteps: number;
   /** Range-level program: most stacked rows a strided forward range holds in one run. */
   readonly rangeRows: number;
+  /** Compute the gradient at the inputs (default true). */
+  readonly inputGradients?: boolean;
   readonly sparsity: SparsitySettings | undefined;
   readonly session: SessionSettings;
   /** Where the graphs' sessions live (default: the process-wide pool). */
@@ -261,6 +263,8 @@ export class BuiltinProgram implements StepProgram {
   private dInitial: Float64Array;
   private lossSum = 0;
   private readonly deferred: Deferred;
+  /** The head rows of a chunk computed in place, in the chunk buffer's order. */
+  private headScratch: { dy: FloatArray; h: FloatArray } | undefined;
 
   constructor(
     name: string,
@@ -376,6 +380,8 @@ export class BuiltinProgram implements StepProgram {
         );
       case 'wgrad':
         return get(`${base}:weight-gradients`, () => weightGradientGraph(c));
+      case 'wgrad-params':
+        return get(`${base}:weight-gradients-no-inputs`, () => weightGradientGraph(c, false));
       case 'hgrad':
         return get(`${c.dtype}:H${this.H}:${headKey(head)}:head-gradients`, () =>
           headGradientGraph(c.dtype, this.H, head),
@@ -409,7 +415,7 @@ export class BuiltinProgram implements StepProgram {
 
   /** Create every session of the range-level program (so that timings exclude session creation). */
   async warmUpRanges(): Promise<void> {
-    const kinds = ['v2bwd', 'wgrad', 'hgrad'];
+    const kinds = ['v2bwd', this.s.inputGradients === false ? 'wgrad-params' : 'wgrad', 'hgrad'];
     for (const keep of ['none', 'hidden', 'internal'])
       for (const rows of ['all', 'strided'])
         for (const last of ['working', 'final']) kinds.push(`v2fwd:${keep}:${rows}:${last}`);
@@ -657,18 +663,32 @@ export class BuiltinProgram implements StepProgram {
   /** Compute the weight gradients of the held chunk and add them (and the input gradients) up. */
   private async flush(): Promise<void> {
     if (this.deferred.count === 0) return;
-    const start = now();
     const v = this.deferred.views();
+    await this.weightGradients({ ...v, count: this.deferred.count });
+    this.deferred.clear();
+  }
+
+  /** The weight-gradient products over the rows of steps `low .. low + count - 1`, added up. */
+  private async weightGradients(v: {
+    readonly low: number;
+    readonly count: number;
+    readonly dA: Tensor;
+    readonly dAh: Tensor | undefined;
+    readonly hPrev: Tensor;
+    readonly dy: Tensor | undefined;
+    readonly hNext: Tensor | undefined;
+  }): Promise<void> {
+    const start = now();
     const size = this.B * this.I;
-    const r = await this.run('wgrad', {
+    const withInputs = this.s.inputGradients !== false;
+    const r = await this.run(withInputs ? 'wgrad' : 'wgrad-params', {
       dgates: v.dA,
       dgates_h: v.dAh,
-      x: this.inputs(v.low, this.deferred.count, 'rows'),
+      x: this.inputs(v.low, v.count, 'rows'),
       h_prev: v.hPrev,
       W: this.params['W'],
     });
-    const dxRows = floatData(this.out(r, 'dx'));
-    accumulate(this.dInputs, dxRows, (v.low - 1) * size);
+    if (withInputs) accumulate(this.dInputs, floatData(this.out(r, 'dx')), (v.low - 1) * size);
     for (const name of this.s.graph.cell === 'gru' ? ['W', 'U', 'b', 'bu'] : ['W', 'U', 'b']) {
       accumulate(this.grads[name] as Float64Array, floatData(this.out(r, `d${name}`)));
     }
@@ -679,7 +699,6 @@ export class BuiltinProgram implements StepProgram {
       accumulate(this.grads['by'] as Float64Array, floatData(this.out(h, 'dby')));
       this.counters.weightGradientRuns++;
     }
-    this.deferred.clear();
     this.counters.weightGradientMs += now() - start;
   }
 
@@ -696,7 +715,9 @@ export class BuiltinProgram implements StepProgram {
     await this.flush();
     const parameters: Record<string, Float64Array> = {};
     for (const [k, v] of Object.entries(this.grads)) parameters[k] = v.slice();
-    return { parameters, inputs: this.dInputs.slice(), initialState: this.dInitial.slice() };
+    const initialState = this.dInitial.slice();
+    if (this.s.inputGradients === false) return { parameters, initialState };
+    return { parameters, inputs: this.dInputs.slice(), initialState };
   }
 
   // The range-level program (version 2 of the backend interface).
@@ -967,28 +988,77 @@ export class BuiltinProgram implements StepProgram {
     const hNextData = floatData(hNext);
     const hPrevData = floatData(hPrev);
     this.counters.backwardMs += now() - t0;
-    for (let t = from; t >= to; t--) {
+    const rows = (a: FloatArray, j: number, count: number, width: number): FloatArray =>
+      a.subarray(j * B * width, (j + count) * B * width);
+    const K = this.deferred.capacity;
+    const T = this.steps;
+    let t = from;
+    while (t >= to) {
+      // A whole weight-gradient chunk inside this range is computed from the range's rows in place; the
+      // chunks are the same whatever the ranges (steps T, T-1, .. in groups of K), so are the sums.
+      const high = T - Math.floor((T - t) / K) * K;
+      const low = Math.max(1, high - K + 1);
+      if (this.deferred.count === 0 && t === high && low >= to) {
+        const count = high - low + 1;
+        const j = low - to;
+        let heads = 0;
+        for (let u = high; u >= low; u--) {
+          if ((weights[u - to] as number) > 0) {
+            this.lossSum += losses[u - to] as number;
+            heads++;
+          }
+        }
+        // The head rows in the order the chunk buffer holds them (descending steps).
+        let dyRows: Tensor | undefined;
+        let hRows: Tensor | undefined;
+        if (heads > 0) {
+          this.headScratch ??= {
+            dy: allocFloat(dtype, K * B * O),
+            h: allocFloat(dtype, K * B * H),
+          };
+          const { dy: dyBuf, h: hBuf } = this.headScratch;
+          let k = 0;
+          for (let u = high; u >= low; u--) {
+            if ((weights[u - to] as number) <= 0) continue;
+            dyBuf.set(rows(dy, u - to, 1, O), k * B * O);
+            hBuf.set(rows(hNextData, u - to, 1, H), k * B * H);
+            k++;
+          }
+          dyRows = floatTensor(dyBuf.subarray(0, heads * B * O), [heads * B, O]);
+          hRows = floatTensor(hBuf.subarray(0, heads * B * H), [heads * B, H]);
+        }
+        await this.weightGradients({
+          low,
+          count,
+          dA: floatTensor(rows(dgates, j, count, G), [count * B, G]),
+          dAh: dgatesH === undefined ? undefined : floatTensor(rows(dgatesH, j, count, G), [count * B, G]),
+          hPrev: floatTensor(rows(hPrevData, j, count, H), [count * B, H]),
+          dy: dyRows,
+          hNext: hRows,
+        });
+        t = low - 1;
+        continue;
+      }
       const j = t - to;
       const withHead = (weights[j] as number) > 0;
       if (withHead) this.lossSum += losses[j] as number;
       if (!this.deferred.continues(t)) await this.flush();
-      const rows = (a: FloatArray, width: number): FloatArray =>
-        a.subarray(j * B * width, (j + 1) * B * width);
       this.deferred.push(
         t,
-        rows(dgates, G),
-        dgatesH === undefined ? undefined : rows(dgatesH, G),
-        rows(hPrevData, H),
-        withHead ? { dy: rows(dy, O), h: rows(hNextData, H) } : undefined,
+        rows(dgates, j, 1, G),
+        dgatesH === undefined ? undefined : rows(dgatesH, j, 1, G),
+        rows(hPrevData, j, 1, H),
+        withHead ? { dy: rows(dy, j, 1, O), h: rows(hNextData, j, 1, H) } : undefined,
       );
-      if (t === 1) {
-        let o = 0;
-        for (const part of dPrev) {
-          this.dInitial.set(floatData(part), o);
-          o += B * H;
-        }
-      }
       if (this.deferred.full || t === 1) await this.flush();
+      t--;
+    }
+    if (to === 1) {
+      let o = 0;
+      for (const part of dPrev) {
+        this.dInitial.set(floatData(part), o);
+        o += B * H;
+      }
     }
     this.counters.rangeBackwardSteps += n;
     return dPrev;
