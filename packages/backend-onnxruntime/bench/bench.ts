@@ -597,12 +597,20 @@ async function partRanges(backwardCost: number): Promise<void> {
     }
   }
   const mb = (x: number): string => (x / 1e6).toFixed(1);
+  // A round is clean when other processes took less than 5% of its wall time in CPU time.
+  const cleanTimes = (row: RangeRow): number[] =>
+    row.times.filter((t, i) => (row.foreign[i] ?? 0) <= 0.05 * t);
+  const cleanMedian = (row: RangeRow): number => {
+    const c = cleanTimes(row);
+    return c.length === 0 ? Number.NaN : median(c);
+  };
   const rows = cases.map(({ row }) => {
     const s = row.stats!;
     const bytes = s.forwardBytesIn + s.forwardBytesOut + s.backwardBytesIn + s.backwardBytesOut;
     return [
       row.name,
       fmt(median(row.times), 1),
+      `${fmt(cleanMedian(row), 1)} (${cleanTimes(row).length})`,
       `${fmt(Math.min(...row.times), 1)}-${fmt(Math.max(...row.times), 1)}`,
       fmt(median(row.foreign), 0),
       String(s.runs),
@@ -631,10 +639,22 @@ async function partRanges(backwardCost: number): Promise<void> {
     rows,
   );
   const med = (name: string): number => median(cases.find((c) => c.row.name === name)!.row.times);
+  const clean = (name: string): number => cleanMedian(cases.find((c) => c.row.name === name)!.row);
+  const ratios = (f: (name: string) => number): string =>
+    `msm / store-all: v1 ${(f('v1 msm 5%') / f('v1 store-all')).toFixed(3)}x, v2 ${(f('v2 msm 5%') / f('v2 store-all')).toFixed(3)}x; ` +
+    `v2 / v1 store-all ${(f('v2 store-all') / f('v1 store-all')).toFixed(3)}x`;
+  console.log(`all rounds: ${ratios(med)}`);
+  console.log(`clean rounds: ${ratios(clean)}`);
+  // Per round (both in the same round, so under the same load): the ratio of msm to store-all.
+  const perRound = (a: string, b: string): string => {
+    const ra = cases.find((c) => c.row.name === a)!.row.times;
+    const rb = cases.find((c) => c.row.name === b)!.row.times;
+    return ra.map((x, i) => (x / (rb[i] ?? Number.NaN)).toFixed(2)).join(' ');
+  };
   console.log(
-    `msm / store-all: v1 ${(med('v1 msm 5%') / med('v1 store-all')).toFixed(3)}x, v2 ${(med('v2 msm 5%') / med('v2 store-all')).toFixed(3)}x; ` +
-      `v2 / v1 store-all ${(med('v2 store-all') / med('v1 store-all')).toFixed(3)}x; tf32: ${v2.options.tf32} (CPU: not applicable)`,
+    `v2 msm / v2 store-all per round: ${perRound('v2 msm 5%', 'v2 store-all')}; v1: ${perRound('v1 msm 5%', 'v1 store-all')}`,
   );
+  console.log(`tf32: ${v2.options.tf32} (CPU: not applicable)`);
   console.log(
     'foreign CPU ms: CPU time other processes took during the round (from /proc/stat, minus this process); compare rows within one run.\n',
   );
