@@ -237,6 +237,14 @@ describe('typed errors', () => {
     await expectCode(createOnnxBackendV2(model, batch, { sparsity: { threshold: 0.1 } }), 'E_OPTIONS');
     await expectCode(createOnnxBackendV2(model, batch, { rangeRows: 0 }), 'E_OPTIONS');
     await expectCode(createOnnxBackendV2(model, batch, { tf32: 'yes' as unknown as boolean }), 'E_OPTIONS');
+    await expectCode(
+      createOnnxBackendV2(model, batch, { intraOpSpinning: 1 as unknown as boolean }),
+      'E_OPTIONS',
+    );
+    await expectCode(
+      createOnnxBackendV2(model, batch, { inputGradients: 'no' as unknown as boolean }),
+      'E_OPTIONS',
+    );
     const backend = await createOnnxBackendV2(model, batch);
     const h0 = await backend.initialState();
     backend.resetStats();
