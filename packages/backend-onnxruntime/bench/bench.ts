@@ -626,6 +626,7 @@ async function partRanges(backwardCost: number): Promise<void> {
     [
       'backend',
       'ms/iter (median)',
+      'clean median (rounds)',
       'spread (min-max)',
       'foreign CPU ms',
       'runs',
