@@ -416,3 +416,61 @@ describe('version 2: contract checks', () => {
     expect(v1.liveHandles()).toBe(0);
   });
 });
+
+/** The version 1 steps a policy implies, derived from the format's rules alone: `f<t>` (`s` when s_t is kept), `b<t>`. */
+function impliedSteps(policy: Policy): string {
+  const out: string[] = [];
+  const internal = new Set<number>();
+  let working = -1;
+  const list = policy.instructions;
+  list.forEach((ins, i) => {
+    if (ins.op === 'forward') {
+      const stride = ins.store === undefined ? 0 : (ins.stride ?? ins.to - ins.from);
+      const following = list[i + 1];
+      const feeds = following?.op === 'backward' && following.from === ins.to;
+      for (let t = ins.from + 1; t <= ins.to; t++) {
+        const stored = stride > 0 && (t - ins.from) % stride === 0;
+        if (stored && ins.store === 'internal') internal.add(t);
+        out.push(`f${t}${(stored && ins.store === 'internal') || (t === ins.to && feeds) ? 's' : ''}`);
+      }
+      working = ins.to;
+    } else if (ins.op === 'backward') {
+      for (let t = ins.from; t >= ins.to; t--) {
+        if (!internal.has(t) && !(t === ins.from && working === t)) out.push(`f${t}s`);
+        out.push(`b${t}`);
+        internal.delete(t);
+      }
+      working = -1;
+    } else {
+      if (ins.kind === 'internal') internal.delete(ins.at);
+      working = -1;
+    }
+  });
+  return out.join(' ');
+}
+
+describe('version 1 through the adapter', () => {
+  it('sees exactly the steps the format implies, for random policies of every form', async () => {
+    for (let seed = 1; seed <= 60; seed++) {
+      const steps = 1 + (seed % 11);
+      const { v1 } = pair(seed % 2 === 0 ? 'lstm' : 'rnn', steps, seed);
+      const policy = randomPolicy(steps, seed * 7, { stateBytes: v1.stateBytes() });
+      const seen: string[] = [];
+      const spy: CellBackendV1<H, S, G> = {
+        ...v1,
+        forward: (h, t, keep) => {
+          seen.push(`f${t}${keep ? 's' : ''}`);
+          return v1.forward(h, t, keep);
+        },
+        backward: (s, dh, t) => {
+          seen.push(`b${t}`);
+          return v1.backward(s, dh, t);
+        },
+      };
+      const result = await runPolicy(spy, policy);
+      expect(seen.join(' '), `seed ${seed}`).toBe(impliedSteps(policy));
+      expect(seen.filter((c) => c.startsWith('f')).length).toBe(result.forwards);
+      expect(v1.liveHandles()).toBe(0);
+    }
+  });
+});

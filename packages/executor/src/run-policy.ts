@@ -50,7 +50,7 @@ export type OperationTimings = { readonly [K in OperationKind | 'total']: number
 export interface ProgressEvent {
   /** What was just computed: a forward range, or a backward range with its recomputations. */
   readonly kind: 'forward' | 'backward';
-  /** The instruction's `from`: the start position of a forward range, the first backward step of a backward one. */
+  /** The instruction's `from`: where a forward range starts, the first step of a backward range. */
   readonly from: number;
   /** The last step just computed (the instruction's `to`), `1..steps`. */
   readonly step: number;
@@ -71,9 +71,10 @@ export interface ProgressEvent {
 /** Options of `runPolicy`. */
 export interface RunPolicyOptions {
   /**
-   * Stops the run between two operations (instructions: a range is never interrupted): everything held is
-   * disposed and the promise rejects with an `ExecutorError` of code `E_ABORTED`. The executor does not yield to the event loop by itself, so with
-   * a synchronous backend an abort must come from `onProgress` or from inside the backend.
+   * Stops the run between two operations (instructions: a range is never interrupted): everything held
+   * is disposed and the promise rejects with an `ExecutorError` of code `E_ABORTED`. The executor does
+   * not yield to the event loop by itself, so with a synchronous backend an abort must come from
+   * `onProgress` or from inside the backend.
    */
   readonly signal?: AbortSignalLike;
   /** Called after every range. An exception thrown here aborts the run (and is rethrown). */
@@ -146,9 +147,10 @@ function positiveInteger(n: unknown): n is number {
 }
 
 /**
- * Check, without running anything, that `policy` can run on `backend`: the backend's interface version (1 or 2),
- * the policy's structure (`validate`), its number of steps against the batch's sequence length, its
- * `stateBytes` against the backend's, its replay on the abstract machine (`verify`), and the memory ledger:
+ * Check, without running anything, that `policy` can run on `backend`: the backend's interface version
+ * (1 or 2) and its methods, the policy's structure (`validate`), its number of steps against the batch's
+ * sequence length, its `stateBytes` against the backend's, its replay on the abstract machine (`verify`),
+ * and the memory ledger:
  * replayed with the backend's state sizes, the checkpoints held must never exceed the budget the run
  * enforces (`budget.bytes`, else `budget.slots * stateBytes.hidden`). A policy planned in slots with a
  * smaller `alpha` than the backend's fails that last check.
