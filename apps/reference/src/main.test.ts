@@ -379,8 +379,26 @@ describe('rewind command line', () => {
     // Two backends side by side: the host is named once, then each backend.
     const two = await run([...argv, '--backend', 'tfjs-cpu,ort-cpu', '--strategies', 'msm', '--json']);
     expect(two.code).toBe(EXIT.ok);
-    const both = JSON.parse(two.text) as { machine: string; runs: { backend: string }[] };
+    const both = JSON.parse(two.text) as {
+      machine: string;
+      runs: {
+        backend: string;
+        tf32?: boolean;
+        measured: { transfers?: { runs: number; parameterBytesIn: number; bytesOut: number } };
+      }[];
+    };
     expect(both.runs.map((x) => x.backend)).toEqual(['tfjs-cpu', 'tfjs-cpu', 'ort-cpu', 'ort-cpu']);
+    // ONNX Runtime says whether TF32 was allowed and counts its runs and transfers; the parameters cross
+    // once per iteration, the same for every policy.
+    const ort = both.runs.filter((x) => x.backend === 'ort-cpu');
+    for (const x of ort) {
+      expect(x.tf32).toBe(false);
+      expect(x.measured.transfers?.runs).toBeGreaterThan(0);
+      expect(x.measured.transfers?.bytesOut).toBeGreaterThan(0);
+    }
+    expect(ort[0]?.measured.transfers?.parameterBytesIn).toBe(ort[1]?.measured.transfers?.parameterBytesIn);
+    for (const x of both.runs.filter((r) => r.backend !== 'ort-cpu'))
+      expect(x.measured.transfers).toBeUndefined();
     expect(both.machine.match(/cores, Node/g)).toHaveLength(1);
     expect(both.machine).toMatch(/tfjs.*; .*onnxruntime/);
   });

@@ -32,7 +32,18 @@ export interface BenchRun {
     readonly msSpread?: Spread;
     /** Spread of the per-round time ratios whose median is `timeRatio`. */
     readonly timeRatioSpread?: Spread;
+    /** Runs and bytes moved per iteration, where the backend counts them (ONNX Runtime). */
+    readonly transfers?: {
+      readonly runs: number;
+      readonly bytesIn: number;
+      readonly bytesOut: number;
+      readonly parameterBytesIn: number;
+      readonly bytesPerForwardStep: number;
+      readonly bytesPerBackwardStep: number;
+    };
   };
+  /** Whether CUDA was allowed TF32 matrix products (ONNX Runtime backends). */
+  readonly tf32?: boolean;
 }
 
 /** Min-max and quartiles of a measurement over rounds. */

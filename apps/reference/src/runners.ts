@@ -40,6 +40,21 @@ export interface StepOutcome {
   readonly cellMs: number;
   readonly overheadMs: number;
   readonly sparsity?: { readonly achieved: number; readonly skippableShare: number };
+  /** What the backend moved in this step, where it counts it (ONNX Runtime). */
+  readonly transfers?: StepTransfers;
+}
+
+/** Runs and bytes moved into and out of the runtime in one training step (ONNX Runtime backends). */
+export interface StepTransfers {
+  readonly runs: number;
+  /** Bytes fed into runs and copied out of them, parameters excluded. */
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** Parameter bytes moved in (at most one copy of the parameters per step on the CPU). */
+  readonly parameterBytesIn: number;
+  /** Bytes in and out per forward step computed (recomputations included) and per backward step. */
+  readonly bytesPerForwardStep: number;
+  readonly bytesPerBackwardStep: number;
 }
 
 /** A model on a backend with its data, trained under policies chosen per call. */
@@ -51,6 +66,8 @@ export interface Runner {
   readonly vocabulary: number;
   /** Memory the backend can hold at most (the wasm heap's 4 GiB), when there is such a limit. */
   readonly memoryLimitBytes?: number;
+  /** Whether CUDA may use TF32 matrix products (ONNX Runtime backends). */
+  readonly tf32?: boolean;
   /** One training step on a fresh random batch (or on the batch of the previous call with `sameBatch`). */
   step(
     policy: Policy,
@@ -74,6 +91,10 @@ interface RunnerParts {
   readonly description: string;
   readonly trainable: TrainableV1<SequenceBatch>;
   readonly memoryLimitBytes?: number;
+  /** Whether CUDA may use TF32 matrix products (ONNX Runtime; absent elsewhere). */
+  readonly tf32?: boolean;
+  /** The transfers of the last bound backend since its last bind, where the backend counts them. */
+  transfers?(): StepTransfers | undefined;
   dispose(): Promise<void>;
 }
 
@@ -99,6 +120,7 @@ async function runnerOver(
     stateBytes: parts.trainable.stateBytes(spec.batch),
     vocabulary: V,
     ...(parts.memoryLimitBytes === undefined ? {} : { memoryLimitBytes: parts.memoryLimitBytes }),
+    ...(parts.tf32 === undefined ? {} : { tf32: parts.tf32 }),
     async step(policy, options = {}) {
       trainer ??= executor.createTrainer(parts.trainable, {
         policy,
@@ -113,7 +135,9 @@ async function runnerOver(
         const r = await trainer.step(batch, { policy });
         const t = r.timings;
         const cellMs = t.forward + t.recompute + t.backward;
+        const transfers = parts.transfers?.();
         return {
+          ...(transfers === undefined ? {} : { transfers }),
           loss: r.loss,
           seconds: r.seconds,
           tokensPerSecond: r.tokensPerSecond,
@@ -187,14 +211,34 @@ async function ortParts(spec: ModelSpec, V: number): Promise<RunnerParts> {
     executionProvider,
     ...(spec.sparsity === undefined ? {} : { sparsity: { targetSparsity: spec.sparsity } }),
   });
+  let bound:
+    | { stats(): import('@rewind/backend-onnxruntime').OnnxBackendStats; resetStats(): void }
+    | undefined;
   return {
     description: `${spec.cell.toUpperCase()} H=${spec.hidden} on onnxruntime ${executionProvider}`,
+    tf32: false,
+    transfers() {
+      if (bound === undefined) return undefined;
+      const s = bound.stats();
+      return {
+        runs: s.runs,
+        bytesIn: s.forwardBytesIn + s.backwardBytesIn,
+        bytesOut: s.forwardBytesOut + s.backwardBytesOut,
+        parameterBytesIn: s.parameterBytesIn,
+        bytesPerForwardStep: s.forwardSteps > 0 ? (s.forwardBytesIn + s.forwardBytesOut) / s.forwardSteps : 0,
+        bytesPerBackwardStep:
+          s.backwardSteps > 0 ? (s.backwardBytesIn + s.backwardBytesOut) / s.backwardSteps : 0,
+      };
+    },
     trainable: {
       ...trainable,
       // Backend creation errors (CUDA unavailable, sessions) are typed: report them as runner errors.
       async bind(batch) {
         try {
-          return await trainable.bind(batch);
+          const backend = await trainable.bind(batch);
+          bound = backend as unknown as typeof bound;
+          bound?.resetStats();
+          return backend;
         } catch (e) {
           if (ort.isOnnxBackendError(e)) throw new RunnerError(e.code, e.message);
           throw e;

@@ -374,7 +374,9 @@ export async function bench(
       const peak = Math.max(...outcomes.map((o) => o.peakBytes));
       const ratio = pairedRatio(r, base);
       const overhead = outcomes.map((o) => o.overheadMs / (1000 * o.seconds)).sort((a, b) => a - b);
+      const transfers = outcomes[outcomes.length - 1]?.transfers;
       return {
+        ...(runner.tf32 === undefined ? {} : { tf32: runner.tf32 }),
         backend: spec.backend,
         cell: spec.cell,
         strategy: c.strategy,
@@ -396,6 +398,7 @@ export async function bench(
           contaminatedRounds: r.contaminated,
           msSpread: { min: r.ms.min, max: r.ms.max, q1: r.ms.q1, q3: r.ms.q3 },
           timeRatioSpread: { min: ratio.min, max: ratio.max, q1: ratio.q1, q3: ratio.q3 },
+          ...(transfers === undefined ? {} : { transfers }),
         },
       };
     });

@@ -9,8 +9,14 @@
  *
  * Usage: `pnpm bench` (about 1-3 minutes on 2 cores). Smaller: `pnpm bench --quick` (or BENCH_QUICK=1);
  * `--steps N` (T of part 3, default 1000), `--iterations N` (timed iterations per strategy, default 4),
- * `--threads N` (ONNX Runtime intra-op threads), `--only per-step|design|long`.
+ * `--threads N` (ONNX Runtime intra-op threads), `--only per-step|design|long|ranges`.
+ * 4. the range-level backend (version 2) against the per-step one (version 1), store-all and msm at 5%,
+ *    LSTM T=1000 B=32 H=256 with 89 one-hot inputs and a softmax over 89 classes, all four interleaved in
+ *    every round (`--rounds N`, default 5): medians and spread, the CPU time other processes took in each
+ *    round, and per iteration the ONNX Runtime runs and bytes moved in and out (`--json FILE` writes them).
  */
+
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import {
@@ -31,6 +37,7 @@ import {
 import type { Policy } from '@rewind/policy';
 import { memoryBudget, plan } from '@rewind/solver';
 import { env } from 'onnxruntime-node';
+import { createOnnxBackendV2 } from '../src/backend-v2.js';
 import {
   createOnnxBackend,
   type OnnxBackend,
@@ -45,6 +52,8 @@ const { values: args } = parseArgs({
     iterations: { type: 'string' },
     threads: { type: 'string' },
     only: { type: 'string' },
+    rounds: { type: 'string' },
+    json: { type: 'string' },
   },
 });
 const quick = args.quick === true;
@@ -492,6 +501,203 @@ async function partLong(backwardCost: number): Promise<void> {
   );
 }
 
+/** CPU time (ms) of the whole machine and of this process, for the contamination of a round. */
+function cpuTimes(): { machine: number; own: number } {
+  let machine = 0;
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system (idle iowait excluded) irq softirq steal
+    const ticks = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
+    machine = (ticks * 1000) / 100;
+  } catch {
+    machine = Number.NaN;
+  }
+  const u = process.cpuUsage();
+  return { machine, own: (u.user + u.system) / 1000 };
+}
+
+interface RangeRow {
+  readonly name: string;
+  readonly times: number[];
+  readonly foreign: number[];
+  stats?: OnnxBackendStats;
+  forwards: number;
+  instructions: number;
+}
+
+async function partRanges(backwardCost: number): Promise<void> {
+  const B = quick ? 8 : 32;
+  const H = quick ? 64 : 256;
+  const V = 89;
+  const T = LONG_T;
+  const rounds = Number(args.rounds ?? (quick ? 3 : 5));
+  console.log(
+    `## 4. Range-level (v2) vs per-step (v1) backend: LSTM B=${B} H=${H}, ${V} one-hot inputs, softmax over ${V}, T=${T}; store-all and msm at 5%, interleaved, ${rounds} rounds`,
+  );
+  const model = createReferenceModel({
+    cell: 'lstm',
+    inputSize: V,
+    hiddenSize: H,
+    head: { kind: 'softmax', classes: V },
+    seed: 1,
+  });
+  const batch = randomBatch(model, { steps: T, batchSize: B, seed: 2 });
+  const inputs = batch.inputs as unknown as Float64Array | number[];
+  for (let r = 0; r < T * B; r++) {
+    const hot = (r * 7919) % V;
+    for (let k = 0; k < V; k++) inputs[r * V + k] = k === hot ? 1 : 0;
+  }
+  const v1 = await createOnnxBackend(model, batch, threads);
+  const v2 = await createOnnxBackendV2(model, batch, threads);
+  const sb = v2.stateBytes();
+  const all = storeAll(v1);
+  const budget = Math.floor(0.05 * (sb.hidden + T * sb.internal));
+  const msm = msmAt(v1, budget, backwardCost);
+  const cases: {
+    row: RangeRow;
+    run: () => Promise<void>;
+    stats: () => OnnxBackendStats;
+    reset: () => void;
+  }[] = [];
+  for (const [label, policy] of [
+    ['store-all', all],
+    ['msm 5%', msm],
+  ] as const) {
+    cases.push({
+      row: {
+        name: `v1 ${label}`,
+        times: [],
+        foreign: [],
+        forwards: policy.totals.forwards,
+        instructions: policy.instructions.length,
+      },
+      run: async () => {
+        await runPolicy(v1, policy);
+        await v1.readGradients();
+      },
+      stats: () => v1.stats(),
+      reset: () => v1.resetStats(),
+    });
+    cases.push({
+      row: {
+        name: `v2 ${label}`,
+        times: [],
+        foreign: [],
+        forwards: policy.totals.forwards,
+        instructions: policy.instructions.length,
+      },
+      run: async () => {
+        await runPolicy(v2, policy);
+        await v2.readGradients();
+      },
+      stats: () => v2.stats(),
+      reset: () => v2.resetStats(),
+    });
+  }
+  for (let round = 0; round <= rounds; round++) {
+    for (const c of cases) {
+      c.reset();
+      const before = cpuTimes();
+      const t0 = now();
+      await c.run();
+      const ms = now() - t0;
+      const after = cpuTimes();
+      if (round === 0) continue; // warm-up
+      c.row.times.push(ms);
+      c.row.foreign.push(Math.max(0, after.machine - before.machine - (after.own - before.own)));
+      c.row.stats = c.stats();
+    }
+  }
+  const mb = (x: number): string => (x / 1e6).toFixed(1);
+  // A round is clean when other processes took less than 5% of its wall time in CPU time.
+  const cleanTimes = (row: RangeRow): number[] =>
+    row.times.filter((t, i) => (row.foreign[i] ?? 0) <= 0.05 * t);
+  const cleanMedian = (row: RangeRow): number => {
+    const c = cleanTimes(row);
+    return c.length === 0 ? Number.NaN : median(c);
+  };
+  const rows = cases.map(({ row }) => {
+    const s = row.stats!;
+    const bytes = s.forwardBytesIn + s.forwardBytesOut + s.backwardBytesIn + s.backwardBytesOut;
+    return [
+      row.name,
+      fmt(median(row.times), 1),
+      `${fmt(cleanMedian(row), 1)} (${cleanTimes(row).length})`,
+      `${fmt(Math.min(...row.times), 1)}-${fmt(Math.max(...row.times), 1)}`,
+      fmt(median(row.foreign), 0),
+      String(s.runs),
+      String(row.instructions),
+      mb(bytes),
+      mb(s.parameterBytesIn),
+      (s.forwardSteps > 0 ? (s.forwardBytesIn + s.forwardBytesOut) / s.forwardSteps / 1e3 : 0).toFixed(1),
+      ((s.backwardBytesIn + s.backwardBytesOut) / T / 1e3).toFixed(1),
+      mb(s.gatherBytes),
+    ];
+  });
+  table(
+    [
+      'backend',
+      'ms/iter (median)',
+      'clean median (rounds)',
+      'spread (min-max)',
+      'foreign CPU ms',
+      'runs',
+      'instructions',
+      'MB in+out',
+      'param MB',
+      'kB/fwd step',
+      'kB/bwd step',
+      'gathered MB',
+    ],
+    rows,
+  );
+  const med = (name: string): number => median(cases.find((c) => c.row.name === name)!.row.times);
+  const clean = (name: string): number => cleanMedian(cases.find((c) => c.row.name === name)!.row);
+  const ratios = (f: (name: string) => number): string =>
+    `msm / store-all: v1 ${(f('v1 msm 5%') / f('v1 store-all')).toFixed(3)}x, v2 ${(f('v2 msm 5%') / f('v2 store-all')).toFixed(3)}x; ` +
+    `v2 / v1 store-all ${(f('v2 store-all') / f('v1 store-all')).toFixed(3)}x`;
+  console.log(`all rounds: ${ratios(med)}`);
+  console.log(`clean rounds: ${ratios(clean)}`);
+  // Per round (both in the same round, so under the same load): the ratio of msm to store-all.
+  const perRound = (a: string, b: string): string => {
+    const ra = cases.find((c) => c.row.name === a)!.row.times;
+    const rb = cases.find((c) => c.row.name === b)!.row.times;
+    return ra.map((x, i) => (x / (rb[i] ?? Number.NaN)).toFixed(2)).join(' ');
+  };
+  console.log(
+    `v2 msm / v2 store-all per round: ${perRound('v2 msm 5%', 'v2 store-all')}; v1: ${perRound('v1 msm 5%', 'v1 store-all')}`,
+  );
+  console.log(`tf32: ${v2.options.tf32} (CPU: not applicable)`);
+  console.log(
+    'foreign CPU ms: CPU time other processes took during the round (from /proc/stat, minus this process); compare rows within one run.\n',
+  );
+  if (args.json !== undefined) {
+    const out = {
+      machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
+      sizes: { cell: 'lstm', T, B, H, inputs: V, classes: V },
+      executionProvider: 'cpu',
+      tf32: v2.options.tf32,
+      rounds,
+      results: cases.map(({ row }) => ({
+        backend: row.name,
+        msPerIteration: {
+          median: median(row.times),
+          min: Math.min(...row.times),
+          max: Math.max(...row.times),
+          all: row.times,
+        },
+        foreignCpuMs: row.foreign,
+        instructions: row.instructions,
+        forwards: row.forwards,
+        perIteration: row.stats,
+      })),
+    };
+    writeFileSync(args.json, `${JSON.stringify(out, null, 2)}\n`);
+    console.log(`wrote ${args.json}`);
+  }
+}
+
 async function main(): Promise<void> {
   const start = now();
   printMachine();
@@ -499,6 +705,7 @@ async function main(): Promise<void> {
   if (only === undefined || only === 'per-step') backwardCost = await partPerStep();
   if (only === undefined || only === 'design') await partDesign(backwardCost);
   if (only === undefined || only === 'long') await partLong(backwardCost);
+  if (only === undefined || only === 'ranges') await partRanges(backwardCost);
   console.log(
     `total bench time: ${((now() - start) / 1000).toFixed(1)} s; load average at the end ${loadavg()
       .map((l) => l.toFixed(2))

@@ -60,6 +60,23 @@ export interface OnnxBackendOptions {
    * the process-wide pool that `releaseCachedSessions()` releases). A trainable makes its own.
    */
   readonly sessions?: SessionPool;
+  /**
+   * CUDA only: allow TF32 matrix products (default false: full float32). With TF32, float32 results drift
+   * by about 3e-4 relative (measured on an H200), for faster matrix products on Ampere and later GPUs.
+   */
+  readonly tf32?: boolean;
+  /**
+   * Compute the gradient at the inputs `x_1 .. x_T` (default true). False skips its matrix product (about
+   * 8% of the arithmetic of a character model) and `readGradients()` returns no `inputs`: training needs
+   * only the parameters' gradients.
+   */
+  readonly inputGradients?: boolean;
+  /**
+   * Let ONNX Runtime's intra-op threads spin while they wait for work (default false). Spinning threads
+   * hold a core between runs, which the work between runs then lacks: on 2 cores MSM at 5% took 1.6x its
+   * store-all's time with spinning and 1.13x without. Worth trying on many otherwise idle cores.
+   */
+  readonly intraOpSpinning?: boolean;
 }
 
 /** The options in effect. */
@@ -72,6 +89,10 @@ export interface ResolvedOnnxBackendOptions {
   readonly fusedSteps: number;
   readonly weightGradientSteps: number;
   readonly sparsity: SparsityOptions | undefined;
+  /** Whether CUDA may use TF32 matrix products (always false on the CPU). */
+  readonly tf32: boolean;
+  /** Whether the gradient at the inputs is computed. */
+  readonly inputGradients: boolean;
 }
 
 /** What a backend has done since its creation or the last `resetStats()`. */
@@ -94,6 +115,23 @@ export interface OnnxBackendStats {
   readonly weightGradientMs: number;
   /** Bytes of the deferred weight-gradient buffer (working memory, not counted as checkpoints). */
   readonly deferredBytes: number;
+  /** Bytes fed into forward runs (parameters excluded). */
+  readonly forwardBytesIn: number;
+  /** Bytes of forward runs' outputs, copied out of ONNX Runtime. */
+  readonly forwardBytesOut: number;
+  /** Bytes fed into backward and weight-gradient runs (parameters excluded). */
+  readonly backwardBytesIn: number;
+  /** Bytes of backward and weight-gradient runs' outputs. */
+  readonly backwardBytesOut: number;
+  /**
+   * Parameter bytes moved into ONNX Runtime. The parameter tensors are converted once per pass (at
+   * `zeroGradients()`) and the same tensors are fed to every run: the CPU execution provider reads them in
+   * place, so each counts once per pass there; CUDA copies every input of every run to the device, so there
+   * every feed counts.
+   */
+  readonly parameterBytesIn: number;
+  /** Bytes copied in JavaScript to stack checkpoints that did not lie side by side in one buffer. */
+  readonly gatherBytes: number;
 }
 
 /** The ONNX Runtime backend: a `CellBackendV1` with diagnostics. */
@@ -154,7 +192,20 @@ function resolve(options: OnnxBackendOptions): ResolvedOnnxBackendOptions {
     throw new OnnxBackendError('E_OPTIONS', `intraOpNumThreads must be a positive integer, got ${threads}`);
   }
   sparsitySettings(options.sparsity);
+  const tf32 = options.tf32 ?? false;
+  if (typeof tf32 !== 'boolean') {
+    throw new OnnxBackendError('E_OPTIONS', `tf32 must be a boolean, got ${String(tf32)}`);
+  }
+  const inputGradients = options.inputGradients ?? true;
+  if (typeof inputGradients !== 'boolean') {
+    throw new OnnxBackendError(
+      'E_OPTIONS',
+      `inputGradients must be a boolean, got ${String(inputGradients)}`,
+    );
+  }
   return {
+    tf32: ep === 'cuda' && tf32,
+    inputGradients,
     executionProvider: ep,
     deviceId,
     dtype,
@@ -191,6 +242,12 @@ export function backendObject(
       forwardMs: number;
       backwardMs: number;
       weightGradientMs: number;
+      forwardBytesIn?: number;
+      forwardBytesOut?: number;
+      backwardBytesIn?: number;
+      backwardBytesOut?: number;
+      parameterBytesIn?: number;
+      gatherBytes?: number;
     };
   },
   extras: {
@@ -234,6 +291,12 @@ export function backendObject(
         backwardMs: r.backwardMs,
         weightGradientMs: r.weightGradientMs,
         deferredBytes: extras.deferredBytes(),
+        forwardBytesIn: r.forwardBytesIn ?? 0,
+        forwardBytesOut: r.forwardBytesOut ?? 0,
+        backwardBytesIn: r.backwardBytesIn ?? 0,
+        backwardBytesOut: r.backwardBytesOut ?? 0,
+        parameterBytesIn: r.parameterBytesIn ?? 0,
+        gatherBytes: r.gatherBytes ?? 0,
       };
     },
     resetStats: () => {
@@ -250,6 +313,16 @@ export function backendObject(
       r.forwardMs = 0;
       r.backwardMs = 0;
       r.weightGradientMs = 0;
+      for (const key of [
+        'forwardBytesIn',
+        'forwardBytesOut',
+        'backwardBytesIn',
+        'backwardBytesOut',
+        'parameterBytesIn',
+        'gatherBytes',
+      ] as const) {
+        if (r[key] !== undefined) r[key] = 0;
+      }
     },
   };
 }
@@ -270,19 +343,48 @@ export async function createOnnxBackend(
   batch: SequenceBatch,
   options: OnnxBackendOptions = {},
 ): Promise<OnnxBackend> {
+  const { program, resolved } = await prepareBuiltin(model, batch, options, Number.POSITIVE_INFINITY);
+  const stateBytes = await measureStateBytes(program);
+  const engine = new Engine(program, { lazy: resolved.fuseForward, stateBytes });
+  const backend = backendObject(engine, program, {
+    alpha: stateBytes.internal / stateBytes.hidden,
+    options: resolved,
+    deferredBytes: () => program.deferredBytes(),
+    sparsityStats: () => (resolved.sparsity === undefined ? undefined : program.sparsityCounter.stats()),
+    refreshParameters: () => program.refreshParameters(),
+  });
+  backend.resetStats();
+  return backend;
+}
+
+/** Check the model, batch and options, and build the program of a built-in cell (its sessions created). */
+export async function prepareBuiltin(
+  model: CellModel,
+  batch: SequenceBatch,
+  options: OnnxBackendOptions,
+  rangeRows: number,
+): Promise<{ program: BuiltinProgram; resolved: ResolvedOnnxBackendOptions }> {
   const resolved = resolve(options);
   const { cell, inputSize: I, hiddenSize: H, head } = model.config;
   checkModel(model);
   const carried = hasCellState(cell) ? 2 : 1;
   checkBatch(batch, I, head, carried * H);
+  if (options.intraOpSpinning !== undefined && typeof options.intraOpSpinning !== 'boolean') {
+    throw new OnnxBackendError(
+      'E_OPTIONS',
+      `intraOpSpinning must be a boolean, got ${String(options.intraOpSpinning)}`,
+    );
+  }
+  const base: SessionSettings = {
+    executionProvider: resolved.executionProvider,
+    deviceId: resolved.deviceId,
+    tf32: resolved.tf32,
+    spinning: options.intraOpSpinning === true,
+  };
   const session: SessionSettings =
     options.intraOpNumThreads === undefined
-      ? { executionProvider: resolved.executionProvider, deviceId: resolved.deviceId }
-      : {
-          executionProvider: resolved.executionProvider,
-          deviceId: resolved.deviceId,
-          intraOpNumThreads: options.intraOpNumThreads,
-        };
+      ? base
+      : { ...base, intraOpNumThreads: options.intraOpNumThreads };
   // The RNN's internal state is the same either way: nothing to recompute.
   const mode: InternalMode = cell === 'rnn' ? 'saved' : resolved.internalState;
   const arrays = batchArrays(batch, head, resolved.dtype, carried, H);
@@ -293,20 +395,12 @@ export async function createOnnxBackend(
     mode,
     chunkSteps: resolved.weightGradientSteps,
     fusedSteps: resolved.fusedSteps,
+    rangeRows,
+    inputGradients: resolved.inputGradients,
     sparsity: sparsitySettings(resolved.sparsity),
     session,
     ...(options.sessions === undefined ? {} : { pool: options.sessions }),
   });
   await program.warmUp();
-  const stateBytes = await measureStateBytes(program);
-  const engine = new Engine(program, { lazy: resolved.fuseForward, stateBytes });
-  const backend = backendObject(engine, program, {
-    alpha: stateBytes.internal / stateBytes.hidden,
-    options: { ...resolved, internalState: mode },
-    deferredBytes: () => program.deferredBytes(),
-    sparsityStats: () => (resolved.sparsity === undefined ? undefined : program.sparsityCounter.stats()),
-    refreshParameters: () => program.refreshParameters(),
-  });
-  backend.resetStats();
-  return backend;
+  return { program, resolved: { ...resolved, internalState: mode } };
 }

@@ -5,6 +5,7 @@ export {
   type OnnxBackendStats,
   type ResolvedOnnxBackendOptions,
 } from './backend.js';
+export { createOnnxBackendV2, type OnnxBackendV2, type OnnxBackendV2Options } from './backend-v2.js';
 export {
   type CheckUserCellOptions,
   checkUserCell,
@@ -48,7 +49,12 @@ export {
   type SessionPool,
 } from './runtime/session.js';
 export type { SparsityOptions, SparsityStats } from './sparsity.js';
-export { createOnnxTrainable, type OnnxTrainable, type TrainableCellModel } from './trainable.js';
+export {
+  createOnnxTrainable,
+  type OnnxTrainable,
+  type OnnxTrainableOptions,
+  type TrainableCellModel,
+} from './trainable.js';
 export {
   createUserCellBackend,
   loadUserCell,

@@ -1,5 +1,5 @@
 /** Shared helpers of the tests: factories, comparisons, and user cells written against the contract. */
-import type { LossHead } from '@rewind/executor';
+import type { BackwardSource, CellBackendV2, LossHead } from '@rewind/executor';
 import type { BackendFactory, ConformanceCase } from '@rewind/executor/conformance';
 import {
   createReferenceModel,
@@ -7,7 +7,9 @@ import {
   type ReferenceModel,
   randomBatch,
 } from '@rewind/executor/reference';
+import type { Instruction, Policy } from '@rewind/policy';
 import { createOnnxBackend, type OnnxBackendOptions } from './backend.js';
+import { createOnnxBackendV2, type OnnxBackendV2, type OnnxBackendV2Options } from './backend-v2.js';
 import { GraphBuilder } from './onnx/builder.js';
 import type { FloatType } from './onnx/model.js';
 import type { UserCellParameters } from './user-cell.js';
@@ -60,6 +62,18 @@ export function onnxFactory(
   return async (c) => {
     const { model, batch } = smallCase(cell, head, c);
     return createOnnxBackend(model, batch, { ...options, dtype: c.float64 ? 'float64' : 'float32' });
+  };
+}
+
+/** A conformance factory for a built-in cell of the range-level (version 2) ONNX Runtime backend. */
+export function onnxFactoryV2(
+  cell: 'rnn' | 'lstm' | 'gru',
+  head: LossHead,
+  options: OnnxBackendV2Options = {},
+): BackendFactory<OnnxBackendV2> {
+  return async (c) => {
+    const { model, batch } = smallCase(cell, head, c);
+    return createOnnxBackendV2(model, batch, { ...options, dtype: c.float64 ? 'float64' : 'float32' });
   };
 }
 
@@ -186,4 +200,112 @@ export function userParameters(model: ReferenceModel): UserCellParameters {
     head,
     headParameters: { Wy: model.params['Wy']!, by: model.params['by']! },
   };
+}
+
+/** What `runPolicyV2` did: the loss of the pass and the counts of the policy. */
+export interface PolicyRunV2 {
+  readonly loss: number;
+  readonly instructions: number;
+  /**
+   * The state traffic the policy implies: bytes of the checkpoints it keeps, of the working states its
+   * forwards leave, of the internal states it recomputes, and of the internal state every backward step reads.
+   */
+  readonly checkpointBytes: number;
+}
+
+/**
+ * Run one pass of a policy on a version 2 backend, instruction by instruction as the policy format states
+ * it (kept checkpoints, the working state, recomputation from the state at `t - 1`, the release of dead
+ * checkpoints), and dispose everything it handed out.
+ */
+export async function runPolicyV2<H, S, G>(
+  backend: CellBackendV2<H, S, G>,
+  policy: Policy,
+): Promise<PolicyRunV2> {
+  const T = backend.steps;
+  const bytes = backend.stateBytes();
+  const hidden = new Map<number, H>();
+  const internal = new Map<number, S>();
+  let working: { at: number; handle: S; owned: boolean } | undefined;
+  let dh: G | null = null;
+  let checkpointBytes = 0;
+  await backend.zeroGradients();
+  hidden.set(0, await backend.initialState());
+  const endWorking = (): void => {
+    if (working?.owned) backend.dispose(working.handle);
+    working = undefined;
+  };
+  const stateAt = (p: number): H => {
+    const h = hidden.get(p);
+    if (h !== undefined) return h;
+    const s = internal.get(p) ?? (working?.at === p ? working.handle : undefined);
+    if (s === undefined) throw new Error(`no state held at ${p}`);
+    return backend.hiddenOf(s);
+  };
+  const body = policy.instructions;
+  for (let k = 0; k < body.length; k++) {
+    const ins = body[k] as Instruction;
+    if (ins.op === 'forward') {
+      const start = stateAt(ins.from);
+      const following = body[k + 1];
+      const keepWorking = following?.op === 'backward' && following.from === ins.to;
+      const store =
+        ins.store === undefined ? undefined : { kind: ins.store, stride: ins.stride ?? ins.to - ins.from };
+      const result = await backend.forwardRange({
+        start,
+        from: ins.from,
+        to: ins.to,
+        ...(store === undefined ? {} : { store }),
+        keepWorking,
+      });
+      endWorking();
+      result.kept.forEach((handle, i) => {
+        const p = ins.from + (i + 1) * (store?.stride ?? 1);
+        if (store?.kind === 'internal') internal.set(p, handle as S);
+        else hidden.set(p, handle as H);
+        checkpointBytes += store?.kind === 'internal' ? bytes.internal : bytes.hidden;
+      });
+      if (result.working !== undefined) {
+        working = { at: ins.to, handle: result.working, owned: true };
+        checkpointBytes += bytes.internal;
+      } else if (keepWorking) {
+        const s = internal.get(ins.to);
+        if (s === undefined) throw new Error(`no working state at ${ins.to}`);
+        working = { at: ins.to, handle: s, owned: false };
+      }
+    } else if (ins.op === 'backward') {
+      const sources: BackwardSource<H, S>[] = [];
+      for (let t = ins.from; t >= ins.to; t--) {
+        const s = internal.get(t) ?? (t === ins.from && working?.at === t ? working.handle : undefined);
+        sources.push(s !== undefined ? { internal: s } : { recomputeFrom: stateAt(t - 1) });
+        checkpointBytes += (s === undefined ? 2 : 1) * bytes.internal;
+      }
+      const next = await backend.backwardRange({ from: ins.from, to: ins.to, sources, dh });
+      if (dh !== null) backend.dispose(dh);
+      dh = next;
+      endWorking();
+      for (const [p, h] of hidden) {
+        if (p >= ins.to - 1) {
+          backend.dispose(h);
+          hidden.delete(p);
+        }
+      }
+      for (const [p, s] of internal) {
+        if (p >= ins.to) {
+          backend.dispose(s);
+          internal.delete(p);
+        }
+      }
+    } else {
+      endWorking();
+      const map: Map<number, H | S> = ins.kind === 'internal' ? internal : hidden;
+      const h = map.get(ins.at);
+      if (h === undefined) throw new Error(`free: nothing held at ${ins.at}`);
+      backend.dispose(h);
+      map.delete(ins.at);
+    }
+  }
+  if (dh !== null) backend.dispose(dh);
+  if (hidden.size + internal.size > 0 || T < 1) throw new Error('checkpoints left after the pass');
+  return { loss: await backend.loss(), instructions: body.length, checkpointBytes };
 }

@@ -1,8 +1,18 @@
 import { createArrayOptimizer, denseBatch, type SequenceBatch, type TrainableV1 } from '@rewind/executor';
 import { createOnnxBackend, type OnnxBackend, type OnnxBackendOptions } from './backend.js';
+import { createOnnxBackendV2, type OnnxBackendV2 } from './backend-v2.js';
 import { ACTS_WIDTH, hasCellState, savesActs } from './graphs/cells.js';
 import type { CellModel } from './runtime/batch.js';
 import { createSessionPool, type SessionPool } from './runtime/session.js';
+
+/** Options of `createOnnxTrainable`: the backend's, and which interface it binds. */
+export interface OnnxTrainableOptions extends OnnxBackendOptions {
+  /**
+   * Bind the range-level backend (`createOnnxBackendV2`, default) where it applies: without `sparsity` and
+   * with the saved internal state. False: always the per-step backend (`createOnnxBackend`).
+   */
+  readonly ranges?: boolean;
+}
 
 /** A built-in model whose parameters an optimizer can update in place. */
 export interface TrainableCellModel extends CellModel {
@@ -27,12 +37,19 @@ export interface OnnxTrainable extends TrainableV1<SequenceBatch> {
  */
 export function createOnnxTrainable(
   model: TrainableCellModel,
-  options: OnnxBackendOptions = {},
+  options: OnnxTrainableOptions = {},
 ): OnnxTrainable {
   const own = options.sessions === undefined;
   const sessions = options.sessions ?? createSessionPool();
-  const backendOptions: OnnxBackendOptions = { ...options, sessions };
-  let last: { batch: SequenceBatch; backend: OnnxBackend } | undefined;
+  // Training reads only the parameters' gradients: the product for the inputs' is skipped.
+  const backendOptions: OnnxBackendOptions = { inputGradients: false, ...options, sessions };
+  let last: { batch: SequenceBatch; backend: OnnxBackend | OnnxBackendV2 } | undefined;
+  // The range-level backend serves every configuration it supports (it has no sparsified backward and
+  // keeps the saved internal state); the per-step one the others.
+  const ranges =
+    options.sparsity === undefined &&
+    (options.internalState ?? 'saved') === 'saved' &&
+    options.ranges !== false;
   const { cell, inputSize } = model.config;
   const trainable: OnnxTrainable = {
     specificationVersion: 'rewind-trainable-v1',
@@ -49,7 +66,10 @@ export function createOnnxTrainable(
     },
     async bind(batch) {
       if (last !== undefined && last.batch === batch) return last.backend;
-      const backend = await createOnnxBackend(model, denseBatch(batch, inputSize), backendOptions);
+      const dense = denseBatch(batch, inputSize);
+      const backend = ranges
+        ? await createOnnxBackendV2(model, dense, backendOptions)
+        : await createOnnxBackend(model, dense, backendOptions);
       last = { batch, backend };
       return backend;
     },
@@ -57,7 +77,10 @@ export function createOnnxTrainable(
     createOptimizer(config) {
       return createArrayOptimizer(model.params, config);
     },
-    sparsityStats: (backend) => (backend as OnnxBackend).sparsityStats(),
+    sparsityStats: (backend) =>
+      backend.specificationVersion === 'rewind-backend-v1'
+        ? (backend as OnnxBackend).sparsityStats()
+        : undefined,
     async dispose() {
       last = undefined;
       if (own) await sessions.release();

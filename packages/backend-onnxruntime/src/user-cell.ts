@@ -43,7 +43,7 @@ import {
   lossWeight,
   type SequenceBatch,
 } from './runtime/batch.js';
-import type { RunCounters } from './runtime/builtin.js';
+import { type RunCounters, zeroCounters } from './runtime/builtin.js';
 import {
   Engine,
   type InternalData,
@@ -698,15 +698,7 @@ function byName(list: readonly Meta[]): Map<string, Meta> {
 class UserCellProgram implements StepProgram {
   readonly name: string;
   readonly steps: number;
-  readonly counters: RunCounters = {
-    runs: 0,
-    forwardMs: 0,
-    backwardMs: 0,
-    weightGradientMs: 0,
-    forwardRuns: 0,
-    backwardRuns: 0,
-    weightGradientRuns: 0,
-  };
+  readonly counters: RunCounters = zeroCounters();
   private readonly cell: UserCell;
   private readonly values: UserCellParameters;
   private readonly batch: SequenceBatch;
@@ -1027,6 +1019,8 @@ export async function createUserCellBackend(
     fusedSteps: 1,
     weightGradientSteps: 1,
     sparsity: undefined,
+    tf32: cell.settings.tf32 === true,
+    inputGradients: true,
   };
   const backend = backendObject(engine, program, {
     alpha: stateBytes.internal / stateBytes.hidden,

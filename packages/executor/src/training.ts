@@ -116,7 +116,7 @@ export const TRAINABLE_SPECIFICATION_VERSION = 'rewind-trainable-v1';
 /**
  * A model on a backend, ready to train: what a backend package gives `createTrainer`. Version 1.
  *
- * `bind` makes a cell backend (`CellBackendV1`) over one batch with zeroed gradients, reading the model's
+ * `bind` makes a cell backend (`CellBackendV1` or `CellBackendV2`) over one batch with zeroed gradients, reading the model's
  * current parameters; `release` frees it after the step. `createOptimizer` builds an optimizer whose
  * `step` reads the gradients of a bound backend and updates the model, so that the next `bind` sees the new
  * parameters.

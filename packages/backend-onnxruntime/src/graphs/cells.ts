@@ -51,14 +51,15 @@ export const savesActs = (cell: CellKind, mode: InternalMode): boolean =>
 
 const B: Dim = 'B';
 
-interface ParamNames {
+/** Names of the parameter values of a graph. */
+export interface ParamNames {
   readonly W: string;
   readonly U: string;
   readonly b: string;
   readonly bu: string;
 }
 
-function declareParams(g: GraphBuilder, c: CellGraphConfig, which: 'all' | 'U'): ParamNames {
+export function declareParams(g: GraphBuilder, c: CellGraphConfig, which: 'all' | 'U'): ParamNames {
   const G = GATE_COUNT[c.cell] * c.hiddenSize;
   const t = c.dtype;
   if (which === 'U') {
@@ -72,16 +73,16 @@ function declareParams(g: GraphBuilder, c: CellGraphConfig, which: 'all' | 'U'):
 }
 
 /** The forward arithmetic of one step, added to `g`. `acts` are the saved activations (LSTM/GRU). */
-interface ForwardValues {
+export interface ForwardValues {
   readonly h: string;
   readonly c?: string;
   readonly acts: readonly string[];
 }
 
 /** The input of a step: `x_t`, or its projection `x_t W^T + b` already computed (`ax`, [B, G]). */
-type StepInput = { readonly x: string } | { readonly ax: string };
+export type StepInput = { readonly x: string } | { readonly ax: string };
 
-function forwardOps(
+export function forwardOps(
   g: GraphBuilder,
   c: CellGraphConfig,
   p: ParamNames,
@@ -416,22 +417,23 @@ export function forwardRangeGraph(c: CellGraphConfig, options: ForwardRangeOptio
 /**
  * The deferred weight gradients of a run of backward steps, stacked row-wise (`R` rows = steps x batch):
  * inputs `dgates` [R,G], `x` [R,I], `h_prev` [R,H], `W`, `dgates_h` (GRU). Outputs `dW` = dgates^T x,
- * `dU` = dgates^T h_prev (GRU: dgates_h), `db`, `dbu` (GRU), `dx` = dgates W [R,I].
+ * `dU` = dgates^T h_prev (GRU: dgates_h), `db`, `dbu` (GRU), `dx` = dgates W [R,I] (unless `inputGradients`
+ * is false).
  */
-export function weightGradientGraph(c: CellGraphConfig): Uint8Array {
+export function weightGradientGraph(c: CellGraphConfig, inputGradients = true): Uint8Array {
   const g = new GraphBuilder(`${c.cell}_weight_gradients`);
   const t = c.dtype;
   const G = GATE_COUNT[c.cell] * c.hiddenSize;
   const dA = g.input('dgates', t, ['R', G]);
   const x = g.input('x', t, ['R', c.inputSize]);
   const hp = g.input('h_prev', t, ['R', c.hiddenSize]);
-  const W = g.input('W', t, [G, c.inputSize]);
+  const W = inputGradients ? g.input('W', t, [G, c.inputSize]) : '';
   const dAh = c.cell === 'gru' ? g.input('dgates_h', t, ['R', G]) : dA;
   g.output(g.gemm(dA, x, undefined, { transA: true }), 'dW', t, [G, c.inputSize]);
   g.output(g.gemm(dAh, hp, undefined, { transA: true }), 'dU', t, [G, c.hiddenSize]);
   g.output(g.reduceSum(dA, [0], false), 'db', t, [G]);
   if (c.cell === 'gru') g.output(g.reduceSum(dAh, [0], false), 'dbu', t, [G]);
-  g.output(g.matmul(dA, W), 'dx', t, ['R', c.inputSize]);
+  if (inputGradients) g.output(g.matmul(dA, W), 'dx', t, ['R', c.inputSize]);
   return g.toModel();
 }
 

@@ -20,6 +20,7 @@ import {
   savesActs,
   weightGradientGraph,
 } from '../graphs/cells.js';
+import { backwardRangeGraph, forwardRangeGraphV2, type RangeKeep } from '../graphs/ranges.js';
 import { keptCount, SparsityCounter, type SparsitySettings } from '../sparsity.js';
 import { type BatchArrays, type CellModel, headWidth, lossWeight, type SequenceBatch } from './batch.js';
 import type { InternalData, PathResult, StateTensors, StepProgram, Want } from './engine.js';
@@ -45,6 +46,10 @@ export interface BuiltinSettings {
   readonly chunkSteps: number;
   /** Most forward steps in one fused run. */
   readonly fusedSteps: number;
+  /** Range-level program: most stacked rows a strided forward range holds in one run. */
+  readonly rangeRows: number;
+  /** Compute the gradient at the inputs (default true). */
+  readonly inputGradients?: boolean;
   readonly sparsity: SparsitySettings | undefined;
   readonly session: SessionSettings;
   /** Where the graphs' sessions live (default: the process-wide pool). */
@@ -61,9 +66,52 @@ export interface RunCounters {
   forwardRuns: number;
   backwardRuns: number;
   weightGradientRuns: number;
+  /** Bytes fed into runs (parameters excluded), by forward and backward (weight gradients included) runs. */
+  forwardBytesIn: number;
+  backwardBytesIn: number;
+  /** Bytes of run outputs copied out of ONNX Runtime. */
+  forwardBytesOut: number;
+  backwardBytesOut: number;
+  /**
+   * Parameter bytes moved into ONNX Runtime. CPU: the CPU execution provider reads a fed tensor's buffer in
+   * place, and the same parameter tensors are fed until the parameters are read again, so each parameter
+   * counts once per `refreshParameters()`. CUDA: every run copies its inputs to the device, so every feed counts.
+   */
+  parameterBytesIn: number;
+  /** Bytes copied in JavaScript to stack checkpoints that did not lie contiguously in one buffer. */
+  gatherBytes: number;
+  /** Forward and backward steps computed by the range-level program. */
+  rangeForwardSteps: number;
+  rangeBackwardSteps: number;
+}
+
+/** Zeroed run counters. */
+export function zeroCounters(): RunCounters {
+  return {
+    runs: 0,
+    forwardMs: 0,
+    backwardMs: 0,
+    weightGradientMs: 0,
+    forwardRuns: 0,
+    backwardRuns: 0,
+    weightGradientRuns: 0,
+    forwardBytesIn: 0,
+    backwardBytesIn: 0,
+    forwardBytesOut: 0,
+    backwardBytesOut: 0,
+    parameterBytesIn: 0,
+    gatherBytes: 0,
+    rangeForwardSteps: 0,
+    rangeBackwardSteps: 0,
+  };
 }
 
 const now = (): number => performance.now();
+
+function byteLength(t: Tensor): number {
+  const d = t.data as { byteLength?: number };
+  return d.byteLength ?? 0;
+}
 
 function graphKey(c: CellGraphConfig): string {
   return `${c.cell}:I${c.inputSize}:H${c.hiddenSize}:${c.dtype}`;
@@ -74,7 +122,7 @@ function headKey(h: HeadSpec): string {
 }
 
 /** A chunk of backward steps whose weight gradients are still to be computed. */
-class Deferred {
+export class Deferred {
   readonly capacity: number;
   private readonly rowsPerStep: number;
   private dA: FloatArray | undefined;
@@ -191,15 +239,7 @@ class Deferred {
 export class BuiltinProgram implements StepProgram {
   readonly name: string;
   readonly steps: number;
-  readonly counters: RunCounters = {
-    runs: 0,
-    forwardMs: 0,
-    backwardMs: 0,
-    weightGradientMs: 0,
-    forwardRuns: 0,
-    backwardRuns: 0,
-    weightGradientRuns: 0,
-  };
+  readonly counters: RunCounters = zeroCounters();
   readonly sparsityCounter: SparsityCounter;
   private readonly s: BuiltinSettings;
   private readonly model: CellModel;
@@ -215,11 +255,16 @@ export class BuiltinProgram implements StepProgram {
   private actsZeros: Tensor | undefined;
   private readonly initial: StateTensors;
   private params: Record<string, Tensor> = {};
+  /** Parameter tensors already fed since the parameters were last read (CPU: they are not copied again). */
+  private readonly paramsFed = new Set<Tensor>();
+  private readonly paramSet = new Set<Tensor>();
   private grads: Record<string, Float64Array> = {};
   private dInputs: Float64Array;
   private dInitial: Float64Array;
   private lossSum = 0;
   private readonly deferred: Deferred;
+  /** The head rows of a chunk computed in place, in the chunk buffer's order. */
+  private headScratch: { dy: FloatArray; h: FloatArray } | undefined;
 
   constructor(
     name: string,
@@ -279,6 +324,9 @@ export class BuiltinProgram implements StepProgram {
       params[name] = floatTensor(toFloat(dtype, values), shape);
     }
     this.params = params;
+    this.paramSet.clear();
+    for (const t of Object.values(params)) this.paramSet.add(t);
+    this.paramsFed.clear();
   }
 
   private resetAccumulators(): void {
@@ -332,12 +380,27 @@ export class BuiltinProgram implements StepProgram {
         );
       case 'wgrad':
         return get(`${base}:weight-gradients`, () => weightGradientGraph(c));
+      case 'wgrad-params':
+        return get(`${base}:weight-gradients-no-inputs`, () => weightGradientGraph(c, false));
       case 'hgrad':
         return get(`${c.dtype}:H${this.H}:${headKey(head)}:head-gradients`, () =>
           headGradientGraph(c.dtype, this.H, head),
         );
-      default:
+      case 'v2bwd':
+        return get(`${base}:backward-range:${headKey(head)}`, () => backwardRangeGraph(c, { head }));
+      default: {
+        const m = /^v2fwd:(none|hidden|internal):(strided|all):(working|final)$/.exec(kind);
+        if (m !== null) {
+          return get(`${base}:forward-range-v2:${m[1]}:${m[2]}:${m[3]}`, () =>
+            forwardRangeGraphV2(c, {
+              keep: m[1] as RangeKeep,
+              strided: m[2] === 'strided',
+              working: m[3] === 'working',
+            }),
+          );
+        }
         throw new Error(`unknown graph ${kind}`);
+      }
     }
   }
 
@@ -347,6 +410,16 @@ export class BuiltinProgram implements StepProgram {
     if (savesActs(this.s.graph.cell, this.s.mode)) kinds.push('range-final', 'range-stacked');
     // One first: a provider that cannot load fails once, not once per graph.
     await this.session('fwd');
+    await Promise.all(kinds.map((k) => this.session(k)));
+  }
+
+  /** Create every session of the range-level program (so that timings exclude session creation). */
+  async warmUpRanges(): Promise<void> {
+    const kinds = ['v2bwd', this.s.inputGradients === false ? 'wgrad-params' : 'wgrad', 'hgrad'];
+    for (const keep of ['none', 'hidden', 'internal'])
+      for (const rows of ['all', 'strided'])
+        for (const last of ['working', 'final']) kinds.push(`v2fwd:${keep}:${rows}:${last}`);
+    await this.session('v2bwd');
     await Promise.all(kinds.map((k) => this.session(k)));
   }
 
@@ -368,7 +441,25 @@ export class BuiltinProgram implements StepProgram {
   ): Promise<InferenceSession.ReturnType> {
     const session = await this.session(kind);
     this.counters.runs++;
-    return runSession(session, feeds, `${this.name} (${kind})`);
+    const forward = kind.startsWith('fwd') || kind.startsWith('range') || kind.startsWith('v2fwd');
+    const c = this.counters;
+    const cpu = this.s.session.executionProvider === 'cpu';
+    for (const name of session.inputNames) {
+      const t = feeds[name];
+      if (t === undefined) continue;
+      const bytes = byteLength(t);
+      if (this.paramSet.has(t)) {
+        if (!cpu || !this.paramsFed.has(t)) c.parameterBytesIn += bytes;
+        this.paramsFed.add(t);
+      } else if (forward) c.forwardBytesIn += bytes;
+      else c.backwardBytesIn += bytes;
+    }
+    const result = await runSession(session, feeds, `${this.name} (${kind})`);
+    let out = 0;
+    for (const t of Object.values(result)) out += byteLength(t);
+    if (forward) c.forwardBytesOut += out;
+    else c.backwardBytesOut += out;
+    return result;
   }
 
   private stateFeeds(prev: StateTensors, prefix: 'h_prev' | 'h0'): Record<string, Tensor | undefined> {
@@ -572,18 +663,32 @@ export class BuiltinProgram implements StepProgram {
   /** Compute the weight gradients of the held chunk and add them (and the input gradients) up. */
   private async flush(): Promise<void> {
     if (this.deferred.count === 0) return;
-    const start = now();
     const v = this.deferred.views();
+    await this.weightGradients({ ...v, count: this.deferred.count });
+    this.deferred.clear();
+  }
+
+  /** The weight-gradient products over the rows of steps `low .. low + count - 1`, added up. */
+  private async weightGradients(v: {
+    readonly low: number;
+    readonly count: number;
+    readonly dA: Tensor;
+    readonly dAh: Tensor | undefined;
+    readonly hPrev: Tensor;
+    readonly dy: Tensor | undefined;
+    readonly hNext: Tensor | undefined;
+  }): Promise<void> {
+    const start = now();
     const size = this.B * this.I;
-    const r = await this.run('wgrad', {
+    const withInputs = this.s.inputGradients !== false;
+    const r = await this.run(withInputs ? 'wgrad' : 'wgrad-params', {
       dgates: v.dA,
       dgates_h: v.dAh,
-      x: this.inputs(v.low, this.deferred.count, 'rows'),
+      x: this.inputs(v.low, v.count, 'rows'),
       h_prev: v.hPrev,
       W: this.params['W'],
     });
-    const dxRows = floatData(this.out(r, 'dx'));
-    accumulate(this.dInputs, dxRows, (v.low - 1) * size);
+    if (withInputs) accumulate(this.dInputs, floatData(this.out(r, 'dx')), (v.low - 1) * size);
     for (const name of this.s.graph.cell === 'gru' ? ['W', 'U', 'b', 'bu'] : ['W', 'U', 'b']) {
       accumulate(this.grads[name] as Float64Array, floatData(this.out(r, `d${name}`)));
     }
@@ -594,7 +699,6 @@ export class BuiltinProgram implements StepProgram {
       accumulate(this.grads['by'] as Float64Array, floatData(this.out(h, 'dby')));
       this.counters.weightGradientRuns++;
     }
-    this.deferred.clear();
     this.counters.weightGradientMs += now() - start;
   }
 
@@ -611,7 +715,353 @@ export class BuiltinProgram implements StepProgram {
     await this.flush();
     const parameters: Record<string, Float64Array> = {};
     for (const [k, v] of Object.entries(this.grads)) parameters[k] = v.slice();
-    return { parameters, inputs: this.dInputs.slice(), initialState: this.dInitial.slice() };
+    const initialState = this.dInitial.slice();
+    if (this.s.inputGradients === false) return { parameters, initialState };
+    return { parameters, inputs: this.dInputs.slice(), initialState };
+  }
+
+  // The range-level program (version 2 of the backend interface).
+
+  /** `x_{t}, .., x_{t+n-1}` as one tensor `[n, B, I]`, without a copy. */
+  private stackedInputs(t: number, n: number): Tensor {
+    const size = this.B * this.I;
+    return floatTensor(this.arrays.inputs.subarray((t - 1) * size, (t - 1 + n) * size), [n, this.B, this.I]);
+  }
+
+  /**
+   * `parts` (tensors of equal size, in order) as one tensor of shape `dims`: a view when they lie one after
+   * another in one buffer (checkpoints that came out of one stacked output), a copy otherwise.
+   */
+  private stack(parts: readonly Tensor[], dims: readonly number[]): Tensor {
+    const first = parts[0];
+    if (first === undefined) throw new Error(`${this.name}: nothing to stack`);
+    const data = floatData(first);
+    let contiguous = true;
+    for (let i = 1; i < parts.length && contiguous; i++) {
+      const d = floatData(parts[i] as Tensor);
+      contiguous = d.buffer === data.buffer && d.byteOffset === data.byteOffset + i * data.byteLength;
+    }
+    const total = data.length * parts.length;
+    if (contiguous) {
+      const whole =
+        data instanceof Float32Array
+          ? new Float32Array(data.buffer, data.byteOffset, total)
+          : new Float64Array(data.buffer, data.byteOffset, total);
+      return floatTensor(whole, dims);
+    }
+    const out = allocFloat(this.s.graph.dtype, total);
+    for (let i = 0; i < parts.length; i++) out.set(floatData(parts[i] as Tensor), i * data.length);
+    this.counters.gatherBytes += out.byteLength;
+    return floatTensor(out, dims);
+  }
+
+  /** Row `j` of a stacked output `[K, ...]`, as a view (no copy). */
+  private row(t: Tensor, j: number): Tensor {
+    const rest = t.dims.slice(1);
+    const size = rest.reduce((a, b) => a * b, 1);
+    return floatTensor(floatData(t).subarray(j * size, (j + 1) * size), rest);
+  }
+
+  /** Split a `[1, m*B, W]` output into `m` views of `[B, W]`. */
+  private blocks(t: Tensor, m: number): Tensor[] {
+    const data = floatData(t);
+    const size = data.length / m;
+    const width = size / this.B;
+    return Array.from({ length: m }, (_, j) =>
+      floatTensor(data.subarray(j * size, (j + 1) * size), [this.B, width]),
+    );
+  }
+
+  /**
+   * Forward steps `from + 1 .. to` from `start`, keeping one checkpoint of `store.kind` at every
+   * `from + i * stride` and, when `keepWorking`, the internal state of step `to` (unless kept already).
+   *
+   * One run per range, except a strided store, which runs in pieces of at most `rangeRows` steps (rounded
+   * down to a multiple of the stride; a stride of at least `rangeRows` runs one piece per stride that
+   * outputs only its final state): the stacked outputs a run holds before its rows are sliced are bounded
+   * by `max(rangeRows, stride)` rows. A range that stores nothing outputs only its final state (and the
+   * working internal state when asked): no stacked outputs.
+   */
+  async forwardRangeV2(
+    start: StateTensors,
+    from: number,
+    to: number,
+    store: { readonly kind: 'hidden' | 'internal'; readonly stride: number } | undefined,
+    keepWorking: boolean,
+  ): Promise<{ kept: (StateTensors | InternalData)[]; working?: InternalData }> {
+    const t0 = now();
+    const n = to - from;
+    type Piece = { a: number; b: number; keep: RangeKeep; strided: boolean; last?: 'hidden' | 'internal' };
+    const pieces: Piece[] = [];
+    if (store === undefined) pieces.push({ a: from, b: to, keep: 'none', strided: false });
+    else if (store.stride === n)
+      pieces.push({ a: from, b: to, keep: 'none', strided: false, last: store.kind });
+    else if (store.stride === 1) pieces.push({ a: from, b: to, keep: store.kind, strided: false });
+    else {
+      const k = store.stride;
+      if (k >= this.s.rangeRows) {
+        let a = from;
+        for (; a + k <= to; a += k)
+          pieces.push({ a, b: a + k, keep: 'none', strided: false, last: store.kind });
+        if (a < to) pieces.push({ a, b: to, keep: 'none', strided: false });
+      } else {
+        const span = Math.floor(this.s.rangeRows / k) * k;
+        for (let a = from; a < to; a += span) {
+          pieces.push({ a, b: Math.min(to, a + span), keep: store.kind, strided: true });
+        }
+      }
+    }
+    const internalAtEnd = store?.kind === 'internal' && n % store.stride === 0;
+    const wantWorking = keepWorking && !internalAtEnd;
+    const kept: (StateTensors | InternalData)[] = [];
+    let working: InternalData | undefined;
+    let prev = start;
+    for (let p = 0; p < pieces.length; p++) {
+      const piece = pieces[p] as Piece;
+      const lastPiece = p === pieces.length - 1;
+      const pieceWorking = piece.last === 'internal' || (lastPiece && wantWorking);
+      const kind = `v2fwd:${piece.keep}:${piece.strided ? 'strided' : 'all'}:${pieceWorking ? 'working' : 'final'}`;
+      const feeds: Record<string, Tensor | undefined> = {
+        xs: this.stackedInputs(piece.a + 1, piece.b - piece.a),
+        h0: prev[0],
+        c0: prev[1],
+        ...this.params,
+      };
+      if (piece.strided && store !== undefined) {
+        feeds['keep_start'] = new OrtTensor('int64', BigInt64Array.of(BigInt(store.stride - 1)), [1]);
+        feeds['keep_step'] = new OrtTensor('int64', BigInt64Array.of(BigInt(store.stride)), [1]);
+      }
+      const r = await this.run(kind, feeds);
+      this.counters.forwardRuns++;
+      let last: StateTensors;
+      if (piece.keep !== 'none' && !piece.strided) {
+        const hAll = this.out(r, 'h_all');
+        const j = (hAll.dims[0] ?? 0) - 1;
+        last = this.lstm ? [this.row(hAll, j), this.row(this.out(r, 'c_all'), j)] : [this.row(hAll, j)];
+      } else {
+        last = this.lstm ? [this.out(r, 'h_last'), this.out(r, 'c_last')] : [this.out(r, 'h_last')];
+      }
+      const workingOf = (): InternalData => ({
+        prev: this.lstm ? [this.out(r, 'wp_h'), this.out(r, 'wp_c')] : [this.out(r, 'wp_h')],
+        next: last,
+        extra: savesActs(this.s.graph.cell, 'saved') ? [this.out(r, 'w_acts')] : [],
+      });
+      if (piece.keep !== 'none') {
+        const hAll = this.out(r, 'h_all');
+        const cAll = this.lstm ? this.out(r, 'c_all') : undefined;
+        const rows = hAll.dims[0] ?? 0;
+        const state = (j: number): StateTensors =>
+          cAll === undefined ? [this.row(hAll, j)] : [this.row(hAll, j), this.row(cAll, j)];
+        if (piece.keep === 'hidden') {
+          for (let j = 0; j < rows; j++) kept.push(state(j));
+        } else {
+          const hpAll = this.out(r, 'hp_all');
+          const cpAll = this.lstm ? this.out(r, 'cp_all') : undefined;
+          const actsAll = savesActs(this.s.graph.cell, 'saved') ? this.out(r, 'acts_all') : undefined;
+          for (let j = 0; j < rows; j++) {
+            kept.push({
+              prev: cpAll === undefined ? [this.row(hpAll, j)] : [this.row(hpAll, j), this.row(cpAll, j)],
+              next: state(j),
+              extra: actsAll === undefined ? [] : [this.row(actsAll, j)],
+            });
+          }
+        }
+      } else if (piece.last === 'hidden') kept.push(last);
+      else if (piece.last === 'internal') kept.push(workingOf());
+      if (lastPiece && wantWorking)
+        working = piece.last === 'internal' ? (kept[kept.length - 1] as InternalData) : workingOf();
+      prev = last;
+    }
+    this.counters.rangeForwardSteps += n;
+    this.counters.forwardMs += now() - t0;
+    return working === undefined ? { kept } : { kept, working };
+  }
+
+  /**
+   * Backward steps `from, .., to` as one reverse `Scan` run (and, when some steps are recomputed from a
+   * held state, one forward run before it computing all of them side by side in the batch dimension).
+   * `sources[i]` is step `from - i`'s internal state, or the state at its position `t - 1` to recompute it
+   * from. The gate gradients join the deferred weight-gradient chunks, whose boundaries do not depend on
+   * the ranges, so that every policy sums the same products in the same order.
+   */
+  async backwardRangeV2(
+    from: number,
+    to: number,
+    sources: readonly ({ readonly internal: InternalData } | { readonly recomputeFrom: StateTensors })[],
+    d: StateTensors | null,
+  ): Promise<StateTensors> {
+    const t0 = now();
+    const { B, H, G, O } = this;
+    const n = from - to + 1;
+    const dtype = this.s.graph.dtype;
+    const internals: (InternalData | undefined)[] = new Array(n).fill(undefined);
+    const recompute: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const src = sources[i];
+      if (src === undefined) throw new Error(`${this.name}: no source for step ${from - i}`);
+      if ('internal' in src) internals[n - 1 - i] = src.internal;
+      else recompute.push(n - 1 - i);
+    }
+    if (recompute.length > 0) {
+      recompute.sort((a, b) => a - b);
+      const m = recompute.length;
+      const starts = recompute.map((j) => {
+        const src = sources[n - 1 - j] as { readonly recomputeFrom: StateTensors };
+        return src.recomputeFrom;
+      });
+      const xs = this.stack(
+        recompute.map((j) => this.stackedInputs(to + j, 1)),
+        [1, m * B, this.I],
+      );
+      const r = await this.run('v2fwd:internal:all:final', {
+        xs,
+        h0: this.stack(
+          starts.map((s) => s[0] as Tensor),
+          [m * B, H],
+        ),
+        c0: this.lstm
+          ? this.stack(
+              starts.map((s) => s[1] as Tensor),
+              [m * B, H],
+            )
+          : undefined,
+        ...this.params,
+      });
+      this.counters.forwardRuns++;
+      this.counters.rangeForwardSteps += m;
+      const part = (name: string): Tensor[] => this.blocks(this.out(r, name), m);
+      const hp = part('hp_all');
+      const h = part('h_all');
+      const cp = this.lstm ? part('cp_all') : undefined;
+      const c = this.lstm ? part('c_all') : undefined;
+      const acts = savesActs(this.s.graph.cell, 'saved') ? part('acts_all') : undefined;
+      recompute.forEach((j, k) => {
+        internals[j] = {
+          prev: cp === undefined ? [hp[k] as Tensor] : [hp[k] as Tensor, cp[k] as Tensor],
+          next: c === undefined ? [h[k] as Tensor] : [h[k] as Tensor, c[k] as Tensor],
+          extra: acts === undefined ? [] : [acts[k] as Tensor],
+        };
+      });
+    }
+    const all = internals as InternalData[];
+    const pick = (f: (s: InternalData) => Tensor | undefined, width: number): Tensor =>
+      this.stack(
+        all.map((s) => {
+          const v = f(s);
+          if (v === undefined) throw new Error(`${this.name}: an internal state lacks a tensor`);
+          return v;
+        }),
+        [n, B, width],
+      );
+    const A = ACTS_WIDTH[this.s.graph.cell] * H;
+    const hNext = pick((s) => s.next[0], H);
+    const hPrev = pick((s) => s.prev[0], H);
+    const weights = allocFloat(dtype, n);
+    for (let j = 0; j < n; j++) weights[j] = lossWeight(this.batch, to + j);
+    const targets = this.arrays.targets;
+    const feeds: Record<string, Tensor | undefined> = {
+      U: this.params['U'],
+      Wy: this.params['Wy'],
+      by: this.params['by'],
+      dh: d?.[0] ?? this.zeros,
+      dc: this.lstm ? (d?.[1] ?? this.zeros) : undefined,
+      h: hNext,
+      acts: A > 0 ? pick((s) => s.extra[0], A) : undefined,
+      c_prev: this.lstm ? pick((s) => s.prev[1], H) : undefined,
+      c: this.lstm ? pick((s) => s.next[1], H) : undefined,
+      h_prev: hPrev,
+      target:
+        targets instanceof BigInt64Array
+          ? new OrtTensor('int64', targets.subarray((to - 1) * B, from * B), [n, B])
+          : floatTensor(targets.subarray((to - 1) * B * O, from * B * O), [n, B, O]),
+      weight: floatTensor(weights, [n]),
+    };
+    const r = await this.run('v2bwd', feeds);
+    this.counters.backwardRuns++;
+    const dPrev: StateTensors = this.lstm
+      ? [this.out(r, 'dh_first'), this.out(r, 'dc_first')]
+      : [this.out(r, 'dh_first')];
+    const dgates = floatData(this.out(r, 'dgates'));
+    const dgatesH = this.s.graph.cell === 'gru' ? floatData(this.out(r, 'dgates_h')) : undefined;
+    const dy = floatData(this.out(r, 'dy'));
+    const losses = floatData(this.out(r, 'loss'));
+    const hNextData = floatData(hNext);
+    const hPrevData = floatData(hPrev);
+    this.counters.backwardMs += now() - t0;
+    const rows = (a: FloatArray, j: number, count: number, width: number): FloatArray =>
+      a.subarray(j * B * width, (j + count) * B * width);
+    const K = this.deferred.capacity;
+    const T = this.steps;
+    let t = from;
+    while (t >= to) {
+      // A whole weight-gradient chunk inside this range is computed from the range's rows in place; the
+      // chunks are the same whatever the ranges (steps T, T-1, .. in groups of K), so are the sums.
+      const high = T - Math.floor((T - t) / K) * K;
+      const low = Math.max(1, high - K + 1);
+      if (this.deferred.count === 0 && t === high && low >= to) {
+        const count = high - low + 1;
+        const j = low - to;
+        let heads = 0;
+        for (let u = high; u >= low; u--) {
+          if ((weights[u - to] as number) > 0) {
+            this.lossSum += losses[u - to] as number;
+            heads++;
+          }
+        }
+        // The head rows in the order the chunk buffer holds them (descending steps).
+        let dyRows: Tensor | undefined;
+        let hRows: Tensor | undefined;
+        if (heads > 0) {
+          this.headScratch ??= {
+            dy: allocFloat(dtype, K * B * O),
+            h: allocFloat(dtype, K * B * H),
+          };
+          const { dy: dyBuf, h: hBuf } = this.headScratch;
+          let k = 0;
+          for (let u = high; u >= low; u--) {
+            if ((weights[u - to] as number) <= 0) continue;
+            dyBuf.set(rows(dy, u - to, 1, O), k * B * O);
+            hBuf.set(rows(hNextData, u - to, 1, H), k * B * H);
+            k++;
+          }
+          dyRows = floatTensor(dyBuf.subarray(0, heads * B * O), [heads * B, O]);
+          hRows = floatTensor(hBuf.subarray(0, heads * B * H), [heads * B, H]);
+        }
+        await this.weightGradients({
+          low,
+          count,
+          dA: floatTensor(rows(dgates, j, count, G), [count * B, G]),
+          dAh: dgatesH === undefined ? undefined : floatTensor(rows(dgatesH, j, count, G), [count * B, G]),
+          hPrev: floatTensor(rows(hPrevData, j, count, H), [count * B, H]),
+          dy: dyRows,
+          hNext: hRows,
+        });
+        t = low - 1;
+        continue;
+      }
+      const j = t - to;
+      const withHead = (weights[j] as number) > 0;
+      if (withHead) this.lossSum += losses[j] as number;
+      if (!this.deferred.continues(t)) await this.flush();
+      this.deferred.push(
+        t,
+        rows(dgates, j, 1, G),
+        dgatesH === undefined ? undefined : rows(dgatesH, j, 1, G),
+        rows(hPrevData, j, 1, H),
+        withHead ? { dy: rows(dy, j, 1, O), h: rows(hNextData, j, 1, H) } : undefined,
+      );
+      if (this.deferred.full || t === 1) await this.flush();
+      t--;
+    }
+    if (to === 1) {
+      let o = 0;
+      for (const part of dPrev) {
+        this.dInitial.set(floatData(part), o);
+        o += B * H;
+      }
+    }
+    this.counters.rangeBackwardSteps += n;
+    return dPrev;
   }
 
   /** Bytes held by the deferred weight-gradient buffers (working memory, not checkpoints). */

@@ -1,0 +1,310 @@
+import { type LossHead, runPolicy } from '@rewind/executor';
+import { createReferenceModel, randomBatch, standardBptt } from '@rewind/executor/reference';
+import type { Policy } from '@rewind/policy';
+import { plan, type StrategyName } from '@rewind/solver';
+import { describe, expect, it } from 'vitest';
+import { createOnnxBackend } from './backend.js';
+import { createOnnxBackendV2, type OnnxBackendV2 } from './backend-v2.js';
+import { isOnnxBackendError } from './errors.js';
+import type { OnnxInternal } from './runtime/engine.js';
+import { applyTf32 } from './runtime/session.js';
+import { relativeError, runPolicyV2 } from './testing.test-util.js';
+
+type Cell = 'rnn' | 'lstm' | 'gru';
+const CELLS: readonly Cell[] = ['rnn', 'lstm', 'gru'];
+const HEADS: Record<string, LossHead> = {
+  softmax: { kind: 'softmax', classes: 5 },
+  mse: { kind: 'mse', outputs: 3 },
+};
+
+function policyFor(backend: OnnxBackendV2, strategy: Exclude<StrategyName, 'auto'>, slots?: number): Policy {
+  const sb = backend.stateBytes();
+  const T = backend.steps;
+  const bytes = slots === undefined ? sb.hidden + T * sb.internal : Math.floor(slots * sb.hidden);
+  return plan({ steps: T, memory: { bytes, stateBytes: sb }, strategy });
+}
+
+/** A policy written by hand: strided stores of both kinds, a working state, recomputation, a free. */
+function handPolicy(T: number): Policy {
+  if (T !== 12) throw new Error('written for T = 12');
+  return {
+    instructions: [
+      { op: 'forward', from: 0, to: 8, store: 'hidden', stride: 4 }, // h_4, h_8: one run per kept state
+      { op: 'free', kind: 'hidden', at: 4 },
+      { op: 'free', kind: 'hidden', at: 8 },
+      { op: 'forward', from: 0, to: 12, store: 'hidden', stride: 3 }, // h_3, h_6, h_9, h_12
+      { op: 'free', kind: 'hidden', at: 12 },
+      { op: 'forward', from: 9, to: 12, store: 'internal', stride: 2 }, // s_11
+      { op: 'forward', from: 11, to: 12 }, // working s_12
+      { op: 'backward', from: 12, to: 10 }, // s_12 working, s_11 kept, s_10 recomputed from h_9
+      { op: 'forward', from: 6, to: 9, store: 'internal', stride: 1 }, // s_7, s_8, s_9
+      { op: 'backward', from: 9, to: 7 },
+      { op: 'forward', from: 3, to: 6, store: 'hidden', stride: 1 }, // h_4, h_5, h_6
+      { op: 'backward', from: 6, to: 4 }, // all three recomputed, in one run
+      { op: 'forward', from: 0, to: 3, store: 'internal', stride: 1 },
+      { op: 'backward', from: 3, to: 1 },
+    ],
+  } as unknown as Policy;
+}
+
+describe('the range-level backend against the float64 reference', () => {
+  for (const cell of CELLS) {
+    for (const [headName, head] of Object.entries(HEADS)) {
+      it(`${cell}, ${headName} head: every strategy within 1e-9 of standard BPTT`, async () => {
+        const model = createReferenceModel({ cell, inputSize: 4, hiddenSize: 5, head, seed: 7 });
+        for (const lossSteps of ['all', 'last'] as const) {
+          const batch = randomBatch(model, {
+            steps: 11,
+            batchSize: 3,
+            seed: 3,
+            randomInitialState: true,
+            lossSteps,
+          });
+          const expected = standardBptt(model, batch);
+          const backend = await createOnnxBackendV2(model, batch, {
+            dtype: 'float64',
+            weightGradientSteps: 4,
+          });
+          for (const [strategy, slots] of [
+            ['store-all', undefined],
+            ['msm', 4],
+            ['hsm', 3],
+            ['ism', 30],
+            ['recompute-all', 1],
+          ] as const) {
+            const run = await runPolicyV2(backend, policyFor(backend, strategy, slots));
+            const g = await backend.readGradients();
+            expect(Math.abs(run.loss - expected.loss) / Math.abs(expected.loss)).toBeLessThan(1e-12);
+            for (const [name, e] of Object.entries(expected.parameters)) {
+              expect(relativeError(g.parameters[name]!, e), `${strategy} ${lossSteps} ${name}`).toBeLessThan(
+                1e-9,
+              );
+            }
+            expect(relativeError(g.inputs!, expected.inputs)).toBeLessThan(1e-9);
+            expect(relativeError(g.initialState!, expected.initialState)).toBeLessThan(1e-9);
+          }
+          expect(backend.liveHandles()).toBe(0);
+        }
+      });
+    }
+  }
+});
+
+describe('bitwise identical gradients across strategies (float32)', () => {
+  for (const cell of CELLS) {
+    it(`${cell}: every strategy and budget, strided stores and pieces equal store-all`, async () => {
+      const model = createReferenceModel({
+        cell,
+        inputSize: 6,
+        hiddenSize: 8,
+        head: { kind: 'softmax', classes: 7 },
+        seed: 5,
+      });
+      const batch = randomBatch(model, { steps: 12, batchSize: 4, seed: 9, randomInitialState: true });
+      const backend = await createOnnxBackendV2(model, batch, { weightGradientSteps: 5, rangeRows: 4 });
+      const base = await runPolicyV2(backend, policyFor(backend, 'store-all'));
+      const reference = await backend.readGradients();
+      const runs: [string, Policy][] = [
+        ['hand-written', handPolicy(12)],
+        ['msm 3', policyFor(backend, 'msm', 3)],
+        ['msm 6', policyFor(backend, 'msm', 6)],
+        ['hsm 2', policyFor(backend, 'hsm', 2)],
+        ['chen-sqrt', policyFor(backend, 'chen-sqrt', 40)],
+        ['recompute-all', policyFor(backend, 'recompute-all', 1)],
+      ];
+      for (const [label, policy] of runs) {
+        const run = await runPolicyV2(backend, policy);
+        expect(run.loss, label).toBe(base.loss);
+        expect(await backend.readGradients(), label).toEqual(reference);
+      }
+      expect(backend.liveHandles()).toBe(0);
+    });
+  }
+
+  it('equals the per-step backend bit for bit, both run by the executor', async () => {
+    for (const cell of CELLS) {
+      const model = createReferenceModel({
+        cell,
+        inputSize: 5,
+        hiddenSize: 6,
+        head: { kind: 'softmax', classes: 4 },
+        seed: 2,
+      });
+      const batch = randomBatch(model, { steps: 9, batchSize: 3, seed: 4 });
+      const v2 = await createOnnxBackendV2(model, batch);
+      const v1 = await createOnnxBackend(model, batch);
+      const a = await runPolicy(v2, policyFor(v2, 'msm', 4));
+      const b = await runPolicy(v1, policyFor(v2, 'store-all'));
+      expect(a.loss, cell).toBe(b.loss);
+      expect(await v2.readGradients(), cell).toEqual(await v1.readGradients());
+    }
+  });
+});
+
+describe('runs and transfers per iteration (counts, not times)', () => {
+  it('store-all and msm: runs, parameter bytes and total bytes within their bounds', async () => {
+    // Proportions of a character model (I and O about H/3, a batch of 16): the traffic beyond the states
+    // (inputs, gate gradients, per-chunk weight-gradient outputs) is then a fraction of the state traffic.
+    const H = 32;
+    const I = 10;
+    const O = 10;
+    const T = 64;
+    const B = 16;
+    const K = 16;
+    const model = createReferenceModel({
+      cell: 'lstm',
+      inputSize: I,
+      hiddenSize: H,
+      head: { kind: 'softmax', classes: O },
+      seed: 1,
+    });
+    const batch = randomBatch(model, { steps: T, batchSize: B, seed: 2 });
+    const backend = await createOnnxBackendV2(model, batch, { weightGradientSteps: K });
+    const parameterBytes = 4 * (4 * H * I + 4 * H * H + 4 * H + O * H + O);
+    const chunks = Math.ceil(T / K);
+    for (const [strategy, slots] of [
+      ['store-all', undefined],
+      ['msm', 0.05 * (1 + T * backend.alpha)],
+      ['hsm', 6],
+    ] as const) {
+      const policy = policyFor(backend, strategy, slots);
+      backend.resetStats();
+      const run = await runPolicyV2(backend, policy);
+      await backend.readGradients();
+      const s = backend.stats();
+      const label = `${strategy}: ${JSON.stringify(s)}`;
+      // One run per forward instruction, at most two per backward one (a recomputation and the Scan), one
+      // weight-gradient product and one head-gradient product per chunk of K steps.
+      const forwards = policy.instructions.filter((i) => i.op === 'forward').length;
+      const backwards = policy.instructions.filter((i) => i.op === 'backward').length;
+      expect(s.forwardRuns, label).toBeGreaterThanOrEqual(forwards);
+      expect(s.forwardRuns, label).toBeLessThanOrEqual(forwards + backwards);
+      expect(s.backwardRuns, label).toBe(backwards);
+      expect(s.runs, label).toBeLessThanOrEqual(run.instructions + backwards + 2 * chunks);
+      if (strategy === 'store-all') expect(s.runs, label).toBe(2 + 2 * chunks);
+      // The parameters cross once per pass on the CPU.
+      expect(s.parameterBytesIn, label).toBe(parameterBytes);
+      const total = s.forwardBytesIn + s.forwardBytesOut + s.backwardBytesIn + s.backwardBytesOut;
+      expect(total, label).toBeLessThanOrEqual(2 * run.checkpointBytes);
+      expect(s.forwardSteps, label).toBe(policy.totals.forwards);
+      expect(s.backwardSteps, label).toBe(T);
+    }
+  });
+
+  it('a forward that stores nothing outputs only its final state; store-all feeds its checkpoints without copies', async () => {
+    const model = createReferenceModel({
+      cell: 'gru',
+      inputSize: 3,
+      hiddenSize: 4,
+      head: { kind: 'mse', outputs: 2 },
+      seed: 1,
+    });
+    const batch = randomBatch(model, { steps: 20, batchSize: 2, seed: 1 });
+    const backend = await createOnnxBackendV2(model, batch);
+    const h0 = await backend.initialState();
+    backend.resetStats();
+    const r = await backend.forwardRange({ start: h0, from: 0, to: 20, keepWorking: false });
+    expect(r.kept).toEqual([]);
+    expect(backend.stats().forwardBytesOut).toBe(2 * 4 * 4); // h_20 only
+    backend.dispose(h0);
+    backend.resetStats();
+    await runPolicyV2(backend, policyFor(backend, 'store-all'));
+    // Every internal state of the backward range lies in the forward range's stacked outputs.
+    expect(backend.stats().gatherBytes).toBe(0);
+    expect(backend.liveHandles()).toBe(0);
+  });
+});
+
+describe('typed errors', () => {
+  it('refuses bad requests and options before any work', async () => {
+    const model = createReferenceModel({
+      cell: 'rnn',
+      inputSize: 3,
+      hiddenSize: 4,
+      head: { kind: 'mse', outputs: 2 },
+      seed: 1,
+    });
+    const batch = randomBatch(model, { steps: 6, batchSize: 2, seed: 1 });
+    const expectCode = async (p: Promise<unknown> | (() => unknown), code: string): Promise<void> => {
+      try {
+        await (typeof p === 'function' ? p() : p);
+      } catch (e) {
+        expect(isOnnxBackendError(e) && e.code, String(e)).toBe(code);
+        return;
+      }
+      throw new Error(`expected ${code}`);
+    };
+    await expectCode(createOnnxBackendV2(model, batch, { sparsity: { threshold: 0.1 } }), 'E_OPTIONS');
+    await expectCode(createOnnxBackendV2(model, batch, { rangeRows: 0 }), 'E_OPTIONS');
+    await expectCode(createOnnxBackendV2(model, batch, { tf32: 'yes' as unknown as boolean }), 'E_OPTIONS');
+    await expectCode(
+      createOnnxBackendV2(model, batch, { intraOpSpinning: 1 as unknown as boolean }),
+      'E_OPTIONS',
+    );
+    await expectCode(
+      createOnnxBackendV2(model, batch, { inputGradients: 'no' as unknown as boolean }),
+      'E_OPTIONS',
+    );
+    const backend = await createOnnxBackendV2(model, batch);
+    const h0 = await backend.initialState();
+    backend.resetStats();
+    await expectCode(backend.forwardRange({ start: h0, from: 1, to: 3, keepWorking: false }), 'E_STEP');
+    await expectCode(backend.forwardRange({ start: h0, from: 0, to: 7, keepWorking: false }), 'E_STEP');
+    await expectCode(
+      backend.forwardRange({
+        start: h0,
+        from: 0,
+        to: 3,
+        store: { kind: 'hidden', stride: 4 },
+        keepWorking: false,
+      }),
+      'E_STEP',
+    );
+    const { kept: handles } = await backend.forwardRange({
+      start: h0,
+      from: 0,
+      to: 6,
+      store: { kind: 'internal', stride: 1 },
+      keepWorking: false,
+    });
+    const kept = handles as OnnxInternal[];
+    await expectCode(
+      backend.backwardRange({ from: 5, to: 5, sources: [{ internal: kept[4]! }], dh: null }),
+      'E_STEP',
+    );
+    await expectCode(
+      backend.backwardRange({ from: 6, to: 6, sources: [{ internal: kept[4]! }], dh: null }),
+      'E_STEP',
+    );
+    await expectCode(
+      backend.backwardRange({ from: 6, to: 5, sources: [{ internal: kept[5]! }], dh: null }),
+      'E_STEP',
+    );
+    backend.dispose(kept[5]!);
+    await expectCode(
+      backend.backwardRange({ from: 6, to: 6, sources: [{ internal: kept[5]! }], dh: null }),
+      'E_HANDLE',
+    );
+    await expectCode(() => backend.dispose(kept[5]!), 'E_HANDLE');
+    // Nothing ran for the refused requests.
+    expect(backend.stats().runs).toBe(1);
+    for (const k of kept.slice(0, 5)) backend.dispose(k);
+    backend.dispose(h0);
+    expect(backend.liveHandles()).toBe(0);
+  });
+
+  it('TF32: off by default through NVIDIA_TF32_OVERRIDE=0, one setting per process', () => {
+    const env: Record<string, string | undefined> = {};
+    applyTf32(false, env);
+    expect(env['NVIDIA_TF32_OVERRIDE']).toBe('0');
+    applyTf32(false, env);
+    expect(() => applyTf32(true, env)).toThrow(/process-wide/);
+    const other: Record<string, string | undefined> = { NVIDIA_TF32_OVERRIDE: '1' };
+    expect(() => applyTf32(false, other)).toThrow(/NVIDIA_TF32_OVERRIDE=1/);
+    applyTf32(true, other);
+    expect(other['NVIDIA_TF32_OVERRIDE']).toBe('1');
+    const fresh: Record<string, string | undefined> = {};
+    applyTf32(true, fresh);
+    expect(fresh['NVIDIA_TF32_OVERRIDE']).toBeUndefined();
+  });
+});
