@@ -820,7 +820,11 @@ export class BuiltinProgram implements StepProgram {
       const piece = pieces[p] as Piece;
       const lastPiece = p === pieces.length - 1;
       const pieceWorking = piece.last === 'internal' || (lastPiece && wantWorking);
-      const kind = `v2fwd:${piece.keep}:${piece.strided ? 'strided' : 'all'}:${pieceWorking ? 'working' : 'final'}`;
+      // One step whose internal state is wanted: the graph keeping every internal state (one row).
+      const single = piece.keep === 'none' && pieceWorking && piece.b - piece.a === 1;
+      const kind = single
+        ? 'v2fwd:internal:all:final'
+        : `v2fwd:${piece.keep}:${piece.strided ? 'strided' : 'all'}:${pieceWorking ? 'working' : 'final'}`;
       const feeds: Record<string, Tensor | undefined> = {
         xs: this.stackedInputs(piece.a + 1, piece.b - piece.a),
         h0: prev[0],
@@ -834,18 +838,29 @@ export class BuiltinProgram implements StepProgram {
       const r = await this.run(kind, feeds);
       this.counters.forwardRuns++;
       let last: StateTensors;
-      if (piece.keep !== 'none' && !piece.strided) {
+      if (single) {
+        last = this.lstm ? [this.row(this.out(r, 'h_all'), 0), this.row(this.out(r, 'c_all'), 0)] : [this.row(this.out(r, 'h_all'), 0)];
+      } else if (piece.keep !== 'none' && !piece.strided) {
         const hAll = this.out(r, 'h_all');
         const j = (hAll.dims[0] ?? 0) - 1;
         last = this.lstm ? [this.row(hAll, j), this.row(this.out(r, 'c_all'), j)] : [this.row(hAll, j)];
       } else {
         last = this.lstm ? [this.out(r, 'h_last'), this.out(r, 'c_last')] : [this.out(r, 'h_last')];
       }
-      const workingOf = (): InternalData => ({
-        prev: this.lstm ? [this.out(r, 'wp_h'), this.out(r, 'wp_c')] : [this.out(r, 'wp_h')],
-        next: last,
-        extra: savesActs(this.s.graph.cell, 'saved') ? [this.out(r, 'w_acts')] : [],
-      });
+      const workingOf = (): InternalData =>
+        single
+          ? {
+              prev: this.lstm
+                ? [this.row(this.out(r, 'hp_all'), 0), this.row(this.out(r, 'cp_all'), 0)]
+                : [this.row(this.out(r, 'hp_all'), 0)],
+              next: last,
+              extra: savesActs(this.s.graph.cell, 'saved') ? [this.row(this.out(r, 'acts_all'), 0)] : [],
+            }
+          : {
+              prev: this.lstm ? [this.out(r, 'wp_h'), this.out(r, 'wp_c')] : [this.out(r, 'wp_h')],
+              next: last,
+              extra: savesActs(this.s.graph.cell, 'saved') ? [this.out(r, 'w_acts')] : [],
+            };
       if (piece.keep !== 'none') {
         const hAll = this.out(r, 'h_all');
         const cAll = this.lstm ? this.out(r, 'c_all') : undefined;
