@@ -165,10 +165,15 @@ function lastStepApart(
   const f = forwardOps(body, c, p, { ax: bax }, bh, bc);
   body.output(f.h, 'body_h_out', t, [B, H]);
   if (f.c !== undefined) body.output(f.c, 'body_c_out', t, [B, H]);
-  const [hMid, cMid] = g.opN('Scan', [h0, ...(c0 === undefined ? [] : [c0]), head], c0 === undefined ? 1 : 2, {
-    body: attr.graph(body.build()),
-    num_scan_inputs: attr.int(1),
-  }) as [string, string | undefined];
+  const [hMid, cMid] = g.opN(
+    'Scan',
+    [h0, ...(c0 === undefined ? [] : [c0]), head],
+    c0 === undefined ? 1 : 2,
+    {
+      body: attr.graph(body.build()),
+      num_scan_inputs: attr.int(1),
+    },
+  ) as [string, string | undefined];
   const last = forwardOps(g, c, p, { ax: axLast }, hMid, cMid);
   g.output(last.h, 'h_last', t, [B, H]);
   if (last.c !== undefined) g.output(last.c, 'c_last', t, [B, H]);

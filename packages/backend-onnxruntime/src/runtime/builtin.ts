@@ -265,6 +265,8 @@ export class BuiltinProgram implements StepProgram {
   private readonly deferred: Deferred;
   /** The head rows of a chunk computed in place, in the chunk buffer's order. */
   private headScratch: { dy: FloatArray; h: FloatArray } | undefined;
+  /** Buffers that `stack` copies into, by role, reused from one backward range to the next. */
+  private readonly stackScratch = new Map<string, FloatArray>();
 
   constructor(
     name: string,
@@ -730,9 +732,10 @@ export class BuiltinProgram implements StepProgram {
 
   /**
    * `parts` (tensors of equal size, in order) as one tensor of shape `dims`: a view when they lie one after
-   * another in one buffer (checkpoints that came out of one stacked output), a copy otherwise.
+   * another in one buffer (checkpoints that came out of one stacked output), otherwise a copy into the
+   * buffer of `role`, which is reused by the next backward range (it grows to the longest range gathered).
    */
-  private stack(parts: readonly Tensor[], dims: readonly number[]): Tensor {
+  private stack(parts: readonly Tensor[], dims: readonly number[], role: string): Tensor {
     const first = parts[0];
     if (first === undefined) throw new Error(`${this.name}: nothing to stack`);
     const data = floatData(first);
@@ -749,7 +752,13 @@ export class BuiltinProgram implements StepProgram {
           : new Float64Array(data.buffer, data.byteOffset, total);
       return floatTensor(whole, dims);
     }
-    const out = allocFloat(this.s.graph.dtype, total);
+    // Reused: nothing holds a stacked input once the backward range has returned.
+    let buffer = this.stackScratch.get(role);
+    if (buffer === undefined || buffer.length < total) {
+      buffer = allocFloat(this.s.graph.dtype, total);
+      this.stackScratch.set(role, buffer);
+    }
+    const out = buffer.subarray(0, total);
     for (let i = 0; i < parts.length; i++) out.set(floatData(parts[i] as Tensor), i * data.length);
     this.counters.gatherBytes += out.byteLength;
     return floatTensor(out, dims);
@@ -839,7 +848,9 @@ export class BuiltinProgram implements StepProgram {
       this.counters.forwardRuns++;
       let last: StateTensors;
       if (single) {
-        last = this.lstm ? [this.row(this.out(r, 'h_all'), 0), this.row(this.out(r, 'c_all'), 0)] : [this.row(this.out(r, 'h_all'), 0)];
+        last = this.lstm
+          ? [this.row(this.out(r, 'h_all'), 0), this.row(this.out(r, 'c_all'), 0)]
+          : [this.row(this.out(r, 'h_all'), 0)];
       } else if (piece.keep !== 'none' && !piece.strided) {
         const hAll = this.out(r, 'h_all');
         const j = (hAll.dims[0] ?? 0) - 1;
@@ -927,17 +938,20 @@ export class BuiltinProgram implements StepProgram {
       const xs = this.stack(
         recompute.map((j) => this.stackedInputs(to + j, 1)),
         [1, m * B, this.I],
+        'xs',
       );
       const r = await this.run('v2fwd:internal:all:final', {
         xs,
         h0: this.stack(
           starts.map((s) => s[0] as Tensor),
           [m * B, H],
+          'h0',
         ),
         c0: this.lstm
           ? this.stack(
               starts.map((s) => s[1] as Tensor),
               [m * B, H],
+              'c0',
             )
           : undefined,
         ...this.params,
@@ -959,7 +973,7 @@ export class BuiltinProgram implements StepProgram {
       });
     }
     const all = internals as InternalData[];
-    const pick = (f: (s: InternalData) => Tensor | undefined, width: number): Tensor =>
+    const pick = (role: string, f: (s: InternalData) => Tensor | undefined, width: number): Tensor =>
       this.stack(
         all.map((s) => {
           const v = f(s);
@@ -967,10 +981,11 @@ export class BuiltinProgram implements StepProgram {
           return v;
         }),
         [n, B, width],
+        role,
       );
     const A = ACTS_WIDTH[this.s.graph.cell] * H;
-    const hNext = pick((s) => s.next[0], H);
-    const hPrev = pick((s) => s.prev[0], H);
+    const hNext = pick('h', (s) => s.next[0], H);
+    const hPrev = pick('h_prev', (s) => s.prev[0], H);
     const weights = allocFloat(dtype, n);
     for (let j = 0; j < n; j++) weights[j] = lossWeight(this.batch, to + j);
     const targets = this.arrays.targets;
@@ -981,9 +996,9 @@ export class BuiltinProgram implements StepProgram {
       dh: d?.[0] ?? this.zeros,
       dc: this.lstm ? (d?.[1] ?? this.zeros) : undefined,
       h: hNext,
-      acts: A > 0 ? pick((s) => s.extra[0], A) : undefined,
-      c_prev: this.lstm ? pick((s) => s.prev[1], H) : undefined,
-      c: this.lstm ? pick((s) => s.next[1], H) : undefined,
+      acts: A > 0 ? pick('acts', (s) => s.extra[0], A) : undefined,
+      c_prev: this.lstm ? pick('c_prev', (s) => s.prev[1], H) : undefined,
+      c: this.lstm ? pick('c', (s) => s.next[1], H) : undefined,
       h_prev: hPrev,
       target:
         targets instanceof BigInt64Array
