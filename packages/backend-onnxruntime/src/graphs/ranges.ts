@@ -59,8 +59,9 @@ export function forwardRangeGraphV2(c: CellGraphConfig, options: ForwardRangeV2O
   const body = new GraphBuilder(`${c.cell}_step_v2`, 'body_');
   const bh = body.input('body_h_in', t, [B, H]);
   const bc = lstm ? body.input('body_c_in', t, [B, H]) : undefined;
-  // The working state rides along as Scan state: the state entering the step and its activations. Their
-  // initial values are never read (the body overwrites them at every step); the range's start serves.
+  // The working state rides along as Scan state (ranges with stacked outputs; one keeping none runs its
+  // last step apart, see `lastStepApart`): the state entering the step and its activations. Their initial
+  // values are never read (the body overwrites them at every step); the range's start serves.
   if (options.working) {
     body.input('body_wp_h_in', t, [B, H]);
     if (lstm) body.input('body_wp_c_in', t, [B, H]);
