@@ -215,6 +215,61 @@ describe('runs and transfers per iteration (counts, not times)', () => {
   });
 });
 
+describe('a range keeping only its last internal state', () => {
+  type Data = { prev: { data: unknown }[]; next: { data: unknown }[]; extra: { data: unknown }[] };
+  const bits = (x: OnnxInternal): number[][] => {
+    const d = (x as unknown as { data: Data }).data;
+    return [...d.prev, ...d.next, ...d.extra].map((t) => Array.from(t.data as Float32Array));
+  };
+  for (const cell of CELLS) {
+    it(`${cell}: its last step apart from the Scan equals the range keeping every state, bit for bit`, async () => {
+      const model = createReferenceModel({
+        cell,
+        inputSize: 5,
+        hiddenSize: 6,
+        head: { kind: 'softmax', classes: 4 },
+        seed: 3,
+      });
+      const batch = randomBatch(model, { steps: 8, batchSize: 3, seed: 5, randomInitialState: true });
+      const backend = await createOnnxBackendV2(model, batch);
+      const h0 = await backend.initialState();
+      const all = await backend.forwardRange({
+        start: h0,
+        from: 0,
+        to: 7,
+        store: { kind: 'internal', stride: 1 },
+        keepWorking: false,
+      });
+      const every = all.kept as OnnxInternal[];
+      const expected = bits(every[6]!);
+      backend.resetStats();
+      // Steps 1..7 in one run, the state of step 7 kept: the Scan runs 6 steps, step 7 outside it.
+      const last = await backend.forwardRange({
+        start: h0,
+        from: 0,
+        to: 7,
+        store: { kind: 'internal', stride: 7 },
+        keepWorking: false,
+      });
+      expect(bits(last.kept[0] as OnnxInternal)).toEqual(expected);
+      // Only the last step's internal state leaves ONNX Runtime: h, c (LSTM), the state before, activations.
+      const widths = { rnn: 2, lstm: 4 + 4, gru: 2 + 4 }[cell];
+      expect(backend.stats().forwardBytesOut).toBe(widths * 3 * 6 * 4);
+      expect(backend.stats().runs).toBe(1);
+      // A working state of one step, from h_6 (a range of one step keeping its internal state).
+      const h6 = backend.hiddenOf(every[5]!);
+      const working = await backend.forwardRange({ start: h6, from: 6, to: 7, keepWorking: true });
+      expect(bits(working.working as OnnxInternal)).toEqual(expected);
+      // And a longer one, from h_3.
+      const h3 = backend.hiddenOf(every[2]!);
+      const longer = await backend.forwardRange({ start: h3, from: 3, to: 7, keepWorking: true });
+      expect(bits(longer.working as OnnxInternal)).toEqual(expected);
+      for (const x of [...every, ...last.kept, working.working!, longer.working!, h0]) backend.dispose(x);
+      expect(backend.liveHandles()).toBe(0);
+    });
+  }
+});
+
 describe('typed errors', () => {
   it('refuses bad requests and options before any work', async () => {
     const model = createReferenceModel({

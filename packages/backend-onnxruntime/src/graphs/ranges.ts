@@ -54,12 +54,14 @@ export function forwardRangeGraphV2(c: CellGraphConfig, options: ForwardRangeV2O
   const c0 = lstm ? g.input('c0', t, [B, H]) : undefined;
   const p = declareParams(g, c, 'all');
   const axs = g.add(g.matmul(xs, g.op('Transpose', [p.W], { perm: attr.ints([1, 0]) })), p.b);
+  if (options.working && options.keep === 'none') return lastStepApart(g, c, p, axs, h0, c0);
 
   const body = new GraphBuilder(`${c.cell}_step_v2`, 'body_');
   const bh = body.input('body_h_in', t, [B, H]);
   const bc = lstm ? body.input('body_c_in', t, [B, H]) : undefined;
-  // The working state rides along as Scan state: the state entering the step and its activations. Their
-  // initial values are never read (the body overwrites them at every step); the range's start serves.
+  // The working state rides along as Scan state (ranges with stacked outputs; one keeping none runs its
+  // last step apart, see `lastStepApart`): the state entering the step and its activations. Their initial
+  // values are never read (the body overwrites them at every step); the range's start serves.
   if (options.working) {
     body.input('body_wp_h_in', t, [B, H]);
     if (lstm) body.input('body_wp_c_in', t, [B, H]);
@@ -132,6 +134,53 @@ export function forwardRangeGraphV2(c: CellGraphConfig, options: ForwardRangeV2O
     }
     g.output(v, name, t, ['K', B, width(name)]);
   }
+  return g.toModel();
+}
+
+/**
+ * A range that keeps nothing but its last step's internal state: a `Scan` over all steps but the last,
+ * carrying only the state, then the last step on its own, whose state before it and activations are
+ * outputs. Carrying the working state through the `Scan` instead copies it (the activations: 4H per row for
+ * an LSTM) at every step. Needs at least 2 steps (a range of one step is a range keeping every internal state).
+ */
+function lastStepApart(
+  g: GraphBuilder,
+  c: CellGraphConfig,
+  p: ReturnType<typeof declareParams>,
+  axs: string,
+  h0: string,
+  c0: string | undefined,
+): Uint8Array {
+  const t = c.dtype;
+  const H = c.hiddenSize;
+  const A = ACTS_WIDTH[c.cell] * H;
+  const G = GATE_COUNT[c.cell] * H;
+  const zero = g.int64s([0]);
+  const minusOne = g.int64s([-1]);
+  const head = g.op('Slice', [axs, zero, minusOne, zero]);
+  const axLast = g.op('Squeeze', [g.op('Slice', [axs, minusOne, g.int64s([2 ** 53 - 1]), zero]), zero]);
+  const body = new GraphBuilder(`${c.cell}_step_v2`, 'body_');
+  const bh = body.input('body_h_in', t, [B, H]);
+  const bc = c0 === undefined ? undefined : body.input('body_c_in', t, [B, H]);
+  const bax = body.input('body_ax', t, [B, G]);
+  const f = forwardOps(body, c, p, { ax: bax }, bh, bc);
+  body.output(f.h, 'body_h_out', t, [B, H]);
+  if (f.c !== undefined) body.output(f.c, 'body_c_out', t, [B, H]);
+  const [hMid, cMid] = g.opN(
+    'Scan',
+    [h0, ...(c0 === undefined ? [] : [c0]), head],
+    c0 === undefined ? 1 : 2,
+    {
+      body: attr.graph(body.build()),
+      num_scan_inputs: attr.int(1),
+    },
+  ) as [string, string | undefined];
+  const last = forwardOps(g, c, p, { ax: axLast }, hMid, cMid);
+  g.output(last.h, 'h_last', t, [B, H]);
+  if (last.c !== undefined) g.output(last.c, 'c_last', t, [B, H]);
+  g.output(g.identity(hMid), 'wp_h', t, [B, H]);
+  if (cMid !== undefined) g.output(g.identity(cMid), 'wp_c', t, [B, H]);
+  if (A > 0) g.output(g.concat(last.acts, 1), 'w_acts', t, [B, A]);
   return g.toModel();
 }
 

@@ -265,6 +265,8 @@ export class BuiltinProgram implements StepProgram {
   private readonly deferred: Deferred;
   /** The head rows of a chunk computed in place, in the chunk buffer's order. */
   private headScratch: { dy: FloatArray; h: FloatArray } | undefined;
+  /** Buffers that `stack` copies into, by role, reused from one backward range to the next. */
+  private readonly stackScratch = new Map<string, FloatArray>();
 
   constructor(
     name: string,
@@ -730,9 +732,10 @@ export class BuiltinProgram implements StepProgram {
 
   /**
    * `parts` (tensors of equal size, in order) as one tensor of shape `dims`: a view when they lie one after
-   * another in one buffer (checkpoints that came out of one stacked output), a copy otherwise.
+   * another in one buffer (checkpoints that came out of one stacked output), otherwise a copy into the
+   * buffer of `role`, which is reused by the next backward range (it grows to the longest range gathered).
    */
-  private stack(parts: readonly Tensor[], dims: readonly number[]): Tensor {
+  private stack(parts: readonly Tensor[], dims: readonly number[], role: string): Tensor {
     const first = parts[0];
     if (first === undefined) throw new Error(`${this.name}: nothing to stack`);
     const data = floatData(first);
@@ -749,7 +752,13 @@ export class BuiltinProgram implements StepProgram {
           : new Float64Array(data.buffer, data.byteOffset, total);
       return floatTensor(whole, dims);
     }
-    const out = allocFloat(this.s.graph.dtype, total);
+    // Reused: nothing holds a stacked input once the backward range has returned.
+    let buffer = this.stackScratch.get(role);
+    if (buffer === undefined || buffer.length < total) {
+      buffer = allocFloat(this.s.graph.dtype, total);
+      this.stackScratch.set(role, buffer);
+    }
+    const out = buffer.subarray(0, total);
     for (let i = 0; i < parts.length; i++) out.set(floatData(parts[i] as Tensor), i * data.length);
     this.counters.gatherBytes += out.byteLength;
     return floatTensor(out, dims);
@@ -820,7 +829,11 @@ export class BuiltinProgram implements StepProgram {
       const piece = pieces[p] as Piece;
       const lastPiece = p === pieces.length - 1;
       const pieceWorking = piece.last === 'internal' || (lastPiece && wantWorking);
-      const kind = `v2fwd:${piece.keep}:${piece.strided ? 'strided' : 'all'}:${pieceWorking ? 'working' : 'final'}`;
+      // One step whose internal state is wanted: the graph keeping every internal state (one row).
+      const single = piece.keep === 'none' && pieceWorking && piece.b - piece.a === 1;
+      const kind = single
+        ? 'v2fwd:internal:all:final'
+        : `v2fwd:${piece.keep}:${piece.strided ? 'strided' : 'all'}:${pieceWorking ? 'working' : 'final'}`;
       const feeds: Record<string, Tensor | undefined> = {
         xs: this.stackedInputs(piece.a + 1, piece.b - piece.a),
         h0: prev[0],
@@ -834,18 +847,31 @@ export class BuiltinProgram implements StepProgram {
       const r = await this.run(kind, feeds);
       this.counters.forwardRuns++;
       let last: StateTensors;
-      if (piece.keep !== 'none' && !piece.strided) {
+      if (single) {
+        last = this.lstm
+          ? [this.row(this.out(r, 'h_all'), 0), this.row(this.out(r, 'c_all'), 0)]
+          : [this.row(this.out(r, 'h_all'), 0)];
+      } else if (piece.keep !== 'none' && !piece.strided) {
         const hAll = this.out(r, 'h_all');
         const j = (hAll.dims[0] ?? 0) - 1;
         last = this.lstm ? [this.row(hAll, j), this.row(this.out(r, 'c_all'), j)] : [this.row(hAll, j)];
       } else {
         last = this.lstm ? [this.out(r, 'h_last'), this.out(r, 'c_last')] : [this.out(r, 'h_last')];
       }
-      const workingOf = (): InternalData => ({
-        prev: this.lstm ? [this.out(r, 'wp_h'), this.out(r, 'wp_c')] : [this.out(r, 'wp_h')],
-        next: last,
-        extra: savesActs(this.s.graph.cell, 'saved') ? [this.out(r, 'w_acts')] : [],
-      });
+      const workingOf = (): InternalData =>
+        single
+          ? {
+              prev: this.lstm
+                ? [this.row(this.out(r, 'hp_all'), 0), this.row(this.out(r, 'cp_all'), 0)]
+                : [this.row(this.out(r, 'hp_all'), 0)],
+              next: last,
+              extra: savesActs(this.s.graph.cell, 'saved') ? [this.row(this.out(r, 'acts_all'), 0)] : [],
+            }
+          : {
+              prev: this.lstm ? [this.out(r, 'wp_h'), this.out(r, 'wp_c')] : [this.out(r, 'wp_h')],
+              next: last,
+              extra: savesActs(this.s.graph.cell, 'saved') ? [this.out(r, 'w_acts')] : [],
+            };
       if (piece.keep !== 'none') {
         const hAll = this.out(r, 'h_all');
         const cAll = this.lstm ? this.out(r, 'c_all') : undefined;
@@ -912,17 +938,20 @@ export class BuiltinProgram implements StepProgram {
       const xs = this.stack(
         recompute.map((j) => this.stackedInputs(to + j, 1)),
         [1, m * B, this.I],
+        'xs',
       );
       const r = await this.run('v2fwd:internal:all:final', {
         xs,
         h0: this.stack(
           starts.map((s) => s[0] as Tensor),
           [m * B, H],
+          'h0',
         ),
         c0: this.lstm
           ? this.stack(
               starts.map((s) => s[1] as Tensor),
               [m * B, H],
+              'c0',
             )
           : undefined,
         ...this.params,
@@ -944,7 +973,7 @@ export class BuiltinProgram implements StepProgram {
       });
     }
     const all = internals as InternalData[];
-    const pick = (f: (s: InternalData) => Tensor | undefined, width: number): Tensor =>
+    const pick = (role: string, f: (s: InternalData) => Tensor | undefined, width: number): Tensor =>
       this.stack(
         all.map((s) => {
           const v = f(s);
@@ -952,10 +981,11 @@ export class BuiltinProgram implements StepProgram {
           return v;
         }),
         [n, B, width],
+        role,
       );
     const A = ACTS_WIDTH[this.s.graph.cell] * H;
-    const hNext = pick((s) => s.next[0], H);
-    const hPrev = pick((s) => s.prev[0], H);
+    const hNext = pick('h', (s) => s.next[0], H);
+    const hPrev = pick('h_prev', (s) => s.prev[0], H);
     const weights = allocFloat(dtype, n);
     for (let j = 0; j < n; j++) weights[j] = lossWeight(this.batch, to + j);
     const targets = this.arrays.targets;
@@ -966,9 +996,9 @@ export class BuiltinProgram implements StepProgram {
       dh: d?.[0] ?? this.zeros,
       dc: this.lstm ? (d?.[1] ?? this.zeros) : undefined,
       h: hNext,
-      acts: A > 0 ? pick((s) => s.extra[0], A) : undefined,
-      c_prev: this.lstm ? pick((s) => s.prev[1], H) : undefined,
-      c: this.lstm ? pick((s) => s.next[1], H) : undefined,
+      acts: A > 0 ? pick('acts', (s) => s.extra[0], A) : undefined,
+      c_prev: this.lstm ? pick('c_prev', (s) => s.prev[1], H) : undefined,
+      c: this.lstm ? pick('c', (s) => s.next[1], H) : undefined,
       h_prev: hPrev,
       target:
         targets instanceof BigInt64Array
