@@ -10,6 +10,7 @@ import { plan } from '@rewind/solver';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createCellBackend, type TfjsCellBackend } from './backend.js';
+import { worstGradientError } from './compare.test-util.js';
 import { customTanhRnn, modelFor, type TestCell } from './conformance.test-util.js';
 import { createTfjsEngine, type TfjsEngine } from './engine.js';
 import { isTfjsBackendError } from './errors.js';
@@ -35,34 +36,6 @@ function storeAll(backend: TfjsCellBackend): Policy {
     memory: { bytes: sb.hidden + backend.steps * sb.internal, stateBytes: sb },
     strategy: 'store-all',
   });
-}
-
-/** `max |a - b| / max(1, max |b|)`. */
-function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let scale = 1;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
-    scale = Math.max(scale, Math.abs(b[i] as number));
-  }
-  return diff / scale;
-}
-
-function worstGradientError(actual: GradientReadout, expected: GradientReadout): number {
-  let worst = 0;
-  for (const [name, values] of Object.entries(expected.parameters)) {
-    const mine = actual.parameters[name];
-    expect(mine, `gradient of ${name}`).toBeDefined();
-    worst = Math.max(worst, relError(mine as ArrayLike<number>, values));
-  }
-  if (expected.inputs !== undefined && actual.inputs !== undefined) {
-    worst = Math.max(worst, relError(actual.inputs, expected.inputs));
-  }
-  if (expected.initialState !== undefined && actual.initialState !== undefined) {
-    worst = Math.max(worst, relError(actual.initialState, expected.initialState));
-  }
-  return worst;
 }
 
 interface Case {

@@ -1,4 +1,4 @@
-import { type GradientReadout, runPolicy } from '@rewind/executor';
+import { runPolicy } from '@rewind/executor';
 import {
   createReferenceModel,
   type ReferenceBatch,
@@ -8,6 +8,7 @@ import {
 import { plan } from '@rewind/solver';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type CellBackendOptions, createCellBackend, type TfjsBatch } from './backend.js';
+import { worstGradientError } from './compare.test-util.js';
 import { modelFor } from './conformance.test-util.js';
 import { KernelCounter } from './counts.js';
 import { createTfjsEngine, type TfjsEngine } from './engine.js';
@@ -22,28 +23,6 @@ afterAll(async () => {
   await gpu?.dispose();
   await cpu.dispose();
 });
-
-function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let scale = 1;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
-    scale = Math.max(scale, Math.abs(b[i] as number));
-  }
-  return diff / scale;
-}
-
-function worst(actual: GradientReadout, expected: GradientReadout): number {
-  let w = 0;
-  for (const [name, values] of Object.entries(expected.parameters)) {
-    w = Math.max(w, relError(actual.parameters[name] as ArrayLike<number>, values));
-  }
-  if (expected.initialState !== undefined && actual.initialState !== undefined) {
-    w = Math.max(w, relError(actual.initialState, expected.initialState));
-  }
-  return w;
-}
 
 function asIds(batch: ReferenceBatch, inputSize: number): TfjsBatch {
   const ids = new Int32Array(batch.inputs.length / inputSize);
@@ -113,8 +92,8 @@ describe.runIf(gpu !== undefined)('fused WebGPU kernels', () => {
       expect(onGpu.counts.fused).toBe(true);
       expect(Math.abs(onGpu.loss - expected.loss)).toBeLessThan(1e-5 * Math.max(1, Math.abs(expected.loss)));
       const { inputs: _skip, ...parametersAndState } = expected;
-      expect(worst(onGpu.gradients, parametersAndState)).toBeLessThan(1e-4);
-      expect(worst(onGpu.gradients, onCpu.gradients)).toBeLessThan(1e-5);
+      expect(worstGradientError(onGpu.gradients, parametersAndState)).toBeLessThan(1e-4);
+      expect(worstGradientError(onGpu.gradients, onCpu.gradients)).toBeLessThan(1e-5);
       // The same tfjs kernels as on the cpu backend, one device program per fused kernel, and the two
       // read-backs of the run (loss, gradients).
       expect(onGpu.counts.forward).toEqual(onCpu.counts.forward);

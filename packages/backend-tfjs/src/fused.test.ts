@@ -1,4 +1,4 @@
-import { type GradientReadout, runPolicy } from '@rewind/executor';
+import { runPolicy } from '@rewind/executor';
 import {
   createReferenceModel,
   type ReferenceBatch,
@@ -14,6 +14,7 @@ import {
   type TfjsBatch,
   type TfjsCellBackend,
 } from './backend.js';
+import { worstGradientError } from './compare.test-util.js';
 import { modelFor } from './conformance.test-util.js';
 import { createTfjsEngine, type TfjsEngine } from './engine.js';
 import { PROJECTION_BLOCK } from './fused-steps.js';
@@ -26,33 +27,6 @@ afterAll(async () => {
   await engines.cpu.dispose();
   await engines.wasm.dispose();
 });
-
-function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let scale = 1;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
-    scale = Math.max(scale, Math.abs(b[i] as number));
-  }
-  return diff / scale;
-}
-
-function worst(actual: GradientReadout, expected: GradientReadout): number {
-  let w = 0;
-  for (const [name, values] of Object.entries(expected.parameters)) {
-    const mine = actual.parameters[name];
-    expect(mine, `gradient of ${name}`).toBeDefined();
-    w = Math.max(w, relError(mine as ArrayLike<number>, values));
-  }
-  if (expected.initialState !== undefined && actual.initialState !== undefined) {
-    w = Math.max(w, relError(actual.initialState, expected.initialState));
-  }
-  if (expected.inputs !== undefined && actual.inputs !== undefined) {
-    w = Math.max(w, relError(actual.inputs, expected.inputs));
-  }
-  return w;
-}
 
 function policyFor(backend: TfjsCellBackend, strategy: 'store-all' | 'msm', fraction = 1): Policy {
   const sb = backend.stateBytes();
@@ -125,7 +99,7 @@ describe.each(['cpu', 'wasm'] as const)('fused step kernels on %s', (backendName
         expect(r.counts.fused).toBe(true);
         expect(Math.abs(r.loss - expected.loss)).toBeLessThan(1e-5 * Math.max(1, Math.abs(expected.loss)));
         const { inputs: _drop, ...withoutInputs } = expected;
-        expect(worst(r.gradients, withoutInputs)).toBeLessThan(1e-4);
+        expect(worstGradientError(r.gradients, withoutInputs)).toBeLessThan(1e-4);
       }
     },
   );
@@ -147,7 +121,7 @@ describe.each(['cpu', 'wasm'] as const)('fused step kernels on %s', (backendName
       const r = await run(engine, cell, reference, batch, { inputGradients: true }, 'msm');
       expect(r.counts.fused).toBe(true);
       expect(Math.abs(r.loss - expected.loss)).toBeLessThan(1e-5 * Math.max(1, Math.abs(expected.loss)));
-      expect(worst(r.gradients, expected)).toBeLessThan(1e-4);
+      expect(worstGradientError(r.gradients, expected)).toBeLessThan(1e-4);
     },
   );
 
@@ -176,7 +150,7 @@ describe.each(['cpu', 'wasm'] as const)('fused step kernels on %s', (backendName
         expect(Math.abs(fused.loss - composite.loss)).toBeLessThan(
           1e-6 * Math.max(1, Math.abs(composite.loss)),
         );
-        expect(worst(fused.gradients, composite.gradients)).toBeLessThan(
+        expect(worstGradientError(fused.gradients, composite.gradients)).toBeLessThan(
           sparsity === undefined ? 1e-5 : 1e-4,
         );
       }

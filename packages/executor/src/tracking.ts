@@ -127,6 +127,47 @@ class Ledger<M extends string> {
   }
 }
 
+/** The calls both versions share, counted and checked the same way. */
+function passThrough<THidden, TInternal, TGradient>(
+  inner: Pick<
+    CellBackendV1<THidden, TInternal, TGradient>,
+    'stateBytes' | 'initialState' | 'dispose' | 'zeroGradients' | 'loss' | 'readGradients'
+  >,
+  ledger: Ledger<'stateBytes' | 'initialState' | 'dispose' | 'zeroGradients' | 'loss' | 'readGradients'>,
+) {
+  const { calls } = ledger;
+  return {
+    stateBytes() {
+      calls.stateBytes++;
+      return inner.stateBytes();
+    },
+    initialState() {
+      calls.initialState++;
+      return settle(inner.initialState(), (h) => {
+        ledger.add(h, 'hidden', 'initialState()');
+        return h;
+      });
+    },
+    dispose(handle: THidden | TInternal | TGradient) {
+      calls.dispose++;
+      ledger.release(handle);
+      inner.dispose(handle);
+    },
+    zeroGradients() {
+      calls.zeroGradients++;
+      return inner.zeroGradients();
+    },
+    loss() {
+      calls.loss++;
+      return inner.loss();
+    },
+    readGradients() {
+      calls.readGradients++;
+      return inner.readGradients();
+    },
+  };
+}
+
 /**
  * Wrap a backend so that every handle it hands out is tracked: the wrapper counts live handles and
  * method calls, and detects misuse by its caller (a handle disposed twice, a lent handle disposed, a
@@ -155,17 +196,7 @@ export function trackHandles<THidden, TInternal, TGradient>(
     specificationVersion: inner.specificationVersion,
     name: inner.name,
     steps: inner.steps,
-    stateBytes() {
-      calls.stateBytes++;
-      return inner.stateBytes();
-    },
-    initialState() {
-      calls.initialState++;
-      return settle(inner.initialState(), (h) => {
-        add(h, 'hidden', 'initialState()');
-        return h;
-      });
-    },
+    ...passThrough(inner, ledger),
     forward(hPrev, t, keepInternal) {
       calls.forward++;
       check(hPrev, ['hidden'], `forward(t=${t})`);
@@ -190,23 +221,6 @@ export function trackHandles<THidden, TInternal, TGradient>(
         add(g, 'gradient', `backward(t=${t})`);
         return g;
       });
-    },
-    dispose(handle) {
-      calls.dispose++;
-      ledger.release(handle);
-      inner.dispose(handle);
-    },
-    zeroGradients() {
-      calls.zeroGradients++;
-      return inner.zeroGradients();
-    },
-    loss() {
-      calls.loss++;
-      return inner.loss();
-    },
-    readGradients() {
-      calls.readGradients++;
-      return inner.readGradients();
     },
   };
   const liveHandles = inner.liveHandles;
@@ -270,17 +284,7 @@ export function trackHandlesV2<THidden, TInternal, TGradient>(
     specificationVersion: inner.specificationVersion,
     name: inner.name,
     steps: inner.steps,
-    stateBytes() {
-      calls.stateBytes++;
-      return inner.stateBytes();
-    },
-    initialState() {
-      calls.initialState++;
-      return settle(inner.initialState(), (h) => {
-        add(h, 'hidden', 'initialState()');
-        return h;
-      });
-    },
+    ...passThrough(inner, ledger),
     forwardRange(request) {
       calls.forwardRange++;
       const where = `forwardRange(${request.from}..${request.to})`;
@@ -311,23 +315,6 @@ export function trackHandlesV2<THidden, TInternal, TGradient>(
         add(g, 'gradient', where);
         return g;
       });
-    },
-    dispose(handle) {
-      calls.dispose++;
-      ledger.release(handle);
-      inner.dispose(handle);
-    },
-    zeroGradients() {
-      calls.zeroGradients++;
-      return inner.zeroGradients();
-    },
-    loss() {
-      calls.loss++;
-      return inner.loss();
-    },
-    readGradients() {
-      calls.readGradients++;
-      return inner.readGradients();
     },
   };
   const liveHandles = inner.liveHandles;
