@@ -25,6 +25,8 @@ export interface ModelSpec {
   readonly clipNorm: number;
   /** Target sparsity of the gate gradients in backward (dynamic threshold), or undefined for dense. */
   readonly sparsity?: number;
+  /** Threads of the CPU backends (tfjs' wasm pool, ONNX Runtime's intra-op threads); default: theirs. */
+  readonly threads?: number;
 }
 
 /** What one training step did. */
@@ -167,7 +169,10 @@ async function tfjsParts(spec: ModelSpec, V: number): Promise<RunnerParts> {
   const backend = spec.backend === 'tfjs-cpu' ? 'cpu' : spec.backend === 'tfjs-webgpu' ? 'webgpu' : 'wasm';
   let engine: Awaited<ReturnType<typeof tfjs.createTfjsEngine>>;
   try {
-    engine = await tfjs.createTfjsEngine({ backend });
+    engine = await tfjs.createTfjsEngine({
+      backend,
+      ...(spec.threads === undefined ? {} : { threads: spec.threads }),
+    });
   } catch (e) {
     if (tfjs.isTfjsBackendError(e)) throw new RunnerError(e.code, e.message);
     throw e;
@@ -210,6 +215,7 @@ async function ortParts(spec: ModelSpec, V: number): Promise<RunnerParts> {
   const trainable = ort.createOnnxTrainable(model, {
     executionProvider,
     ...(spec.sparsity === undefined ? {} : { sparsity: { targetSparsity: spec.sparsity } }),
+    ...(spec.threads === undefined ? {} : { intraOpNumThreads: spec.threads }),
   });
   let bound:
     | { stats(): import('@rewind/backend-onnxruntime').OnnxBackendStats; resetStats(): void }

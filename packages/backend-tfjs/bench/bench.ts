@@ -11,6 +11,7 @@
 //   --plain-steps T for the plain tfjs loop (default: min(T, 500): its tape does not fit the wasm heap at
 //                 T=1000)  --no-plain
 //   --sweep-steps T for the weight-gradient chunk sweep (100)  --no-sweep
+//   --threads N  threads of the wasm backend (default: one per core, at most 8)
 //   --chunk weight-gradient chunk of the main runs (default: the package's default)
 //   --no-counts  skip the dispatch counts on every tfjs engine (wasm, cpu, and WebGPU where Dawn starts:
 //                Mesa's llvmpipe through OpenGL ES without a GPU)
@@ -73,6 +74,8 @@ const BUDGET = option('budget', 0.05);
 const PLAIN_T = option('plain-steps', Math.min(T, 500));
 const SWEEP_T = option('sweep-steps', 100);
 const CHUNK = option('chunk', Number.NaN);
+// Threads of the wasm backend (default: the engine's 'auto', one per core up to 8).
+const THREADS = option('threads', Number.NaN);
 const PLAIN = !flag('no-plain');
 const SWEEP = !flag('no-sweep');
 const COUNTS = !flag('no-counts');
@@ -172,7 +175,10 @@ const summarize = (runs: readonly Measure[], steps: number) => {
 
 // ---------------------------------------------------------------------------------------------------
 
-const engine = await createTfjsEngine({ backend: 'wasm' });
+const engine = await createTfjsEngine({
+  backend: 'wasm',
+  threads: Number.isNaN(THREADS) ? 'auto' : THREADS,
+});
 const cpu = cpus();
 console.log('# @rewind/backend-tfjs benchmark');
 console.log(

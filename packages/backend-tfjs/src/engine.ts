@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { TfjsBackendError } from './errors.js';
+import { defaultWasmThreads, MAX_WASM_THREADS, registerThreadedWasm } from './wasm-threads.js';
 
 /** The tfjs backends an engine can run on. */
 export type TfjsBackendName = 'wasm' | 'cpu' | 'webgpu';
@@ -24,6 +25,15 @@ export interface TfjsEngineOptions {
   readonly backend?: TfjsBackendName;
   /** WebGPU settings, read when `backend` is `'webgpu'`. */
   readonly webgpu?: WebGpuOptions;
+  /**
+   * Threads of the `wasm` backend under Node: an integer from 1 to 8, or `'auto'` (default: the machine's
+   * cores, at most 8). More than one thread starts tfjs-backend-wasm's threaded SIMD build, whose matrix
+   * products split their output across the threads (the sums are the same: results are bitwise equal to
+   * one thread's). tfjs holds one wasm backend per process, so the first `wasm` engine decides; a later
+   * engine that asks for another count is refused with `E_BACKEND_INIT` (`'auto'` accepts what runs).
+   * In a browser tfjs chooses, and this option is ignored.
+   */
+  readonly threads?: number | 'auto';
 }
 
 /** What is known of the WebGPU adapter an engine runs on. */
@@ -46,8 +56,10 @@ export interface TfjsEngine {
   readonly backend: TfjsBackendName;
   /** The tfjs-core module (the same instance this package computes with). */
   readonly tf: typeof tf;
-  /** A line describing the backend, e.g. `'wasm (SIMD, 1 thread)'` or the WebGPU adapter. */
+  /** A line describing the backend, e.g. `'wasm (SIMD, 2 threads)'` or the WebGPU adapter. */
   readonly description: string;
+  /** Threads the backend computes with (the `wasm` backend's pool; 1 on `cpu` and `webgpu`). */
+  readonly threads: number;
   /** The WebGPU adapter, for a `webgpu` engine. */
   readonly adapter?: WebGpuAdapterDescription;
   /** Whether tfjs currently runs on this engine's backend (another engine may have switched it). */
@@ -307,8 +319,8 @@ async function setBackend(name: TfjsBackendName): Promise<void> {
 }
 
 /**
- * Initialise tfjs-core with one backend and return an engine for it: `wasm` by default (SIMD; one
- * thread under Node), `cpu` (pure JavaScript, a reference), or `webgpu` through Dawn's Node bindings.
+ * Initialise tfjs-core with one backend and return an engine for it: `wasm` by default (SIMD; as many
+ * threads as cores under Node, see {@link TfjsEngineOptions.threads}), `cpu` (pure JavaScript, a reference), or `webgpu` through Dawn's Node bindings.
  * The WebGPU packages are optional peer dependencies, loaded here (dynamic import) only when asked for.
  * There is never a silent fallback: a backend that cannot start is an error.
  *
@@ -329,18 +341,73 @@ export async function createTfjsEngine(options: TfjsEngineOptions = {}): Promise
       `unknown tfjs backend ${JSON.stringify(backend)}; expected 'wasm', 'cpu' or 'webgpu'`,
     );
   }
-  return serialized(() => startEngine(backend, options));
+  const threads = options.threads ?? 'auto';
+  if (
+    threads !== 'auto' &&
+    !(typeof threads === 'number' && Number.isInteger(threads) && threads >= 1 && threads <= MAX_WASM_THREADS)
+  ) {
+    throw new TfjsBackendError(
+      'E_CONFIG',
+      `threads: ${JSON.stringify(threads)} is not a thread count; expected an integer from 1 to ${MAX_WASM_THREADS} or 'auto'`,
+    );
+  }
+  return serialized(() => startEngine(backend, options, threads));
 }
 
-async function startEngine(backend: TfjsBackendName, options: TfjsEngineOptions): Promise<TfjsEngine> {
+interface WasmPackage {
+  BackendWasm: new (module: never) => tf.KernelBackend;
+  setThreadsCount(threads: number): void;
+  getThreadsCount(): number;
+}
+
+/**
+ * Make the process' wasm backend run with the requested threads: register the threaded build before the
+ * backend first starts, or check the count of the one that runs.
+ */
+async function startWasm(requested: number | 'auto'): Promise<{ threads: number; simd: boolean }> {
+  const wasm = (await import('@tensorflow/tfjs-backend-wasm')) as unknown as WasmPackage;
+  const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+  // tfjs' `findBackend` would start initialising a registered backend: look at the started ones instead.
+  const started = (tf.engine() as unknown as { registry: Record<string, unknown> }).registry;
+  if (started['wasm'] === undefined) {
+    let threads = requested === 'auto' ? await defaultWasmThreads() : requested;
+    if (threads > 1 && simd !== true) {
+      // The threaded build is also the SIMD build.
+      if (requested !== 'auto') {
+        throw new TfjsBackendError(
+          'E_BACKEND_INIT',
+          `threads: ${requested} needs WebAssembly SIMD, which this runtime lacks; use threads: 1`,
+        );
+      }
+      threads = 1;
+    }
+    await registerThreadedWasm(wasm as Parameters<typeof registerThreadedWasm>[0], threads);
+  }
+  await setBackend('wasm');
+  const running = Math.max(1, wasm.getThreadsCount());
+  if (requested !== 'auto' && requested !== running) {
+    throw new TfjsBackendError(
+      'E_BACKEND_INIT',
+      `the wasm backend of this process already runs with ${running} thread(s), not ${requested}; tfjs holds ` +
+        "one wasm backend per process: create this engine with the same threads (or 'auto')",
+    );
+  }
+  return { threads: running, simd: simd === true };
+}
+
+async function startEngine(
+  backend: TfjsBackendName,
+  options: TfjsEngineOptions,
+  requestedThreads: number | 'auto',
+): Promise<TfjsEngine> {
   let webgpu: WebGpuDevice | undefined;
   let description: string;
+  let threads = 1;
   if (backend === 'wasm') {
-    await import('@tensorflow/tfjs-backend-wasm');
-    await setBackend('wasm');
-    const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
-    const threads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT');
-    description = `wasm (${simd ? 'SIMD' : 'no SIMD'}, ${threads ? 'multi-threaded' : '1 thread'})`;
+    const wasm = await startWasm(requestedThreads);
+    threads = wasm.threads;
+    const simd = wasm.simd;
+    description = `wasm (${simd ? 'SIMD' : 'no SIMD'}, ${threads === 1 ? '1 thread' : `${threads} threads`})`;
   } else if (backend === 'cpu') {
     await import('@tensorflow/tfjs-backend-cpu');
     await setBackend('cpu');
@@ -367,6 +434,7 @@ async function startEngine(backend: TfjsBackendName, options: TfjsEngineOptions)
     backend,
     tf,
     description,
+    threads,
     ...(webgpu === undefined ? {} : { adapter: webgpu.adapter }),
     isActive: () => !disposed && tf.getBackend() === backend,
     activate() {

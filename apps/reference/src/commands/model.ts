@@ -6,6 +6,9 @@ import { BACKENDS, type BackendName, CELLS, type CellName, type ModelSpec } from
 import { checkText, mobyDick, parseSparsity } from '../train.js';
 import { type OptionSpec, str, type Values } from './command.js';
 
+/** The most threads `--threads` takes (tfjs' threaded wasm build starts at most 8). */
+const MAX_THREADS = 8;
+
 export const MODEL_OPTIONS: readonly OptionSpec[] = [
   { name: 'backend', type: 'string', value: 'B', help: `${BACKENDS.join(' | ')} (default tfjs-wasm)` },
   { name: 'cell', type: 'string', value: 'C', help: `${CELLS.join(' | ')} (default lstm)` },
@@ -37,6 +40,12 @@ export const MODEL_OPTIONS: readonly OptionSpec[] = [
     help: 'sparsified backward: target share of zeroed gate gradients in [0, 1), e.g. 0.8 (default off)',
   },
   {
+    name: 'threads',
+    type: 'string',
+    value: 'N',
+    help: 'threads of the CPU backends (tfjs-wasm, ort-cpu), 1 to 8 (default: one per core, at most 8)',
+  },
+  {
     name: 'text',
     type: 'string',
     value: 'FILE',
@@ -65,6 +74,9 @@ export function modelSpec(
     }),
     clipNorm: parseReal('clip', str(v, 'clip'), 5, { above: 0, max: 1e6 }),
     ...(sparsity === undefined ? {} : { sparsity }),
+    ...(str(v, 'threads') === undefined
+      ? {}
+      : { threads: parseCount('threads', str(v, 'threads'), 1, { max: MAX_THREADS }) }),
   };
 }
 
