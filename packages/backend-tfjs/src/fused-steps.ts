@@ -124,12 +124,11 @@ export class FusedCell {
     return tf.tidy(() => {
       const hu = tf.matMul(h, ut);
       if (this.cell === 'lstm') {
-        const [hNext, cNext, saved] = runFused(FUSED_KERNELS.lstmForward, {
-          xs,
-          rows,
-          hu,
-          cPrev: prev[1],
-        }) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+        const [hNext, cNext, saved] = runFused(
+          FUSED_KERNELS.lstmForward,
+          { xs, rows, hu, cPrev: prev[1] },
+          { keep: keep ? 1 : 0 },
+        ) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
         if (!keep) saved.dispose();
         return { next: [hNext, cNext], saved: keep ? [saved] : [] };
       }

@@ -143,10 +143,11 @@ const ACCESS: Record<string, (backend: unknown) => Access> = {
 // The arithmetic. tanh is computed as `2 sigmoid(2a) - 1`, as the composite steps do.
 
 /**
- * LSTM forward step: outputs `h`, `c` (`[B, H]`) and the saved gates `i, f, g, o, tanh(c)` (`[B, 5H]`).
- * Scratch: pre-activations and gates (`B 4H` each), `2 c` and its sigmoid (`B H` each).
+ * LSTM forward step: outputs `h`, `c` (`[B, H]`) and the saved gates `i, f, g, o, tanh(c)` (`[B, 5H]`,
+ * left unwritten when `keep` is false: a step whose internal state is not kept). Scratch: pre-activations
+ * and gates (`B 4H` each), `2 c` and its sigmoid (`B H` each).
  */
-function lstmForward(ctx: Context, B: number, H: number): void {
+function lstmForward(ctx: Context, B: number, H: number, keep: boolean): void {
   const G = 4 * H;
   {
     const xs = ctx.in('xs');
@@ -156,8 +157,10 @@ function lstmForward(ctx: Context, B: number, H: number): void {
     for (let r = 0; r < B; r++) {
       const xo = (rows[r] as number) * G;
       const uo = r * G;
-      for (let k = 0; k < G; k++) pre[uo + k] = (xs[xo + k] as number) + (hu[uo + k] as number);
-      for (let j = 2 * H; j < 3 * H; j++) pre[uo + j] = 2 * (pre[uo + j] as number);
+      // The g block is doubled (tanh through sigmoid); doubling commutes with rounding to float32.
+      for (let k = 0; k < 2 * H; k++) pre[uo + k] = (xs[xo + k] as number) + (hu[uo + k] as number);
+      for (let k = 2 * H; k < 3 * H; k++) pre[uo + k] = 2 * ((xs[xo + k] as number) + (hu[uo + k] as number));
+      for (let k = 3 * H; k < G; k++) pre[uo + k] = (xs[xo + k] as number) + (hu[uo + k] as number);
     }
   }
   ctx.sigmoid(0, 1);
@@ -165,8 +168,8 @@ function lstmForward(ctx: Context, B: number, H: number): void {
     const s = ctx.scratch(1);
     const cPrev = ctx.in('cPrev');
     const c = ctx.out(1);
-    const saved = ctx.out(2);
     const c2 = ctx.scratch(2);
+    const saved = ctx.out(2);
     for (let r = 0; r < B; r++) {
       const go = r * G;
       const so = r * 5 * H;
@@ -175,29 +178,32 @@ function lstmForward(ctx: Context, B: number, H: number): void {
         const i = s[go + j] as number;
         const f = s[go + H + j] as number;
         const g = 2 * (s[go + 2 * H + j] as number) - 1;
-        const o = s[go + 3 * H + j] as number;
         const cn = f * (cPrev[ho + j] as number) + i * g;
         c[ho + j] = cn;
         c2[ho + j] = 2 * cn;
-        saved[so + j] = i;
-        saved[so + H + j] = f;
-        saved[so + 2 * H + j] = g;
-        saved[so + 3 * H + j] = o;
+        if (keep) {
+          saved[so + j] = i;
+          saved[so + H + j] = f;
+          saved[so + 2 * H + j] = g;
+          saved[so + 3 * H + j] = s[go + 3 * H + j] as number;
+        }
       }
     }
   }
   ctx.sigmoid(2, 3);
   {
     const st = ctx.scratch(3);
+    const s = ctx.scratch(1);
     const h = ctx.out(0);
     const saved = ctx.out(2);
     for (let r = 0; r < B; r++) {
+      const go = r * G;
       const so = r * 5 * H;
       const ho = r * H;
       for (let j = 0; j < H; j++) {
         const tc = 2 * (st[ho + j] as number) - 1;
-        saved[so + 4 * H + j] = tc;
-        h[ho + j] = (saved[so + 3 * H + j] as number) * tc;
+        if (keep) saved[so + 4 * H + j] = tc;
+        h[ho + j] = (s[go + 3 * H + j] as number) * tc;
       }
     }
   }
@@ -402,13 +408,14 @@ const dims = (info: tf.TensorInfo | undefined): number[] => (info === undefined 
 const KERNELS: readonly KernelDef[] = [
   {
     name: FUSED_KERNELS.lstmForward,
-    run(access, inputs) {
+    run(access, inputs, attrs) {
       const [B = 0, H = 0] = dims(inputs['cPrev']);
+      const keep = attrs['keep'] !== 0;
       return access.run(
         inputs,
         [{ shape: [B, H] }, { shape: [B, H] }, { shape: [B, 5 * H] }],
         [4 * B * H, 4 * B * H, B * H, B * H],
-        (ctx) => lstmForward(ctx, B, H),
+        (ctx) => lstmForward(ctx, B, H, keep),
       );
     },
   },
