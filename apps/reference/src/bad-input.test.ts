@@ -318,7 +318,12 @@ const CASES: Record<string, readonly Case[]> = {
     },
     { argv: ['train', '--sparsity', '1.5'], exit: EXIT.usage, code: 'E_NUMBER', says: ['"1.5"', '[0, 1)'] },
     { argv: ['train', '--threads', '9'], exit: EXIT.usage, code: 'E_NUMBER', says: ['"9"', 'from 1 to 8'] },
-    { argv: ['train', '--threads', 'two'], exit: EXIT.usage, code: 'E_NUMBER', says: ['"two"', 'from 1 to 8'] },
+    {
+      argv: ['train', '--threads', 'two'],
+      exit: EXIT.usage,
+      code: 'E_NUMBER',
+      says: ['"two"', 'from 1 to 8'],
+    },
     { argv: ['train', '--memory', '150%'], exit: EXIT.usage, code: 'E_MEMORY', says: ['> 0% and <= 100%'] },
     { argv: ['train', '--strategy', 'none'], exit: EXIT.usage, code: 'E_STRATEGY', says: ['"none"'] },
     {
