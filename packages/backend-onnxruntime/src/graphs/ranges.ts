@@ -187,6 +187,73 @@ function lastStepApart(
 /** Options of `backwardRangeGraph`. */
 export interface BackwardRangeOptions {
   readonly head: HeadSpec;
+  /**
+   * Also make the weight-gradient products of complete chunks of earlier steps (the group `cg`, see
+   * `chunkProductOps`), so that they take no run of their own; `inputGradients` adds `dx` (and the input `W`).
+   */
+  readonly chunks?: { readonly inputGradients: boolean };
+}
+
+/**
+ * The weight-gradient products of `C` chunks of `R` rows each (a chunk: the steps' batch rows, ascending),
+ * one matrix product per chunk and parameter, batched over the chunks. Inputs, prefixed `${p}_`: `dgates`
+ * [C,R,G], `dgates_h` (GRU), `x` [C,R,I], `h_prev` [C,R,H], `dy` [C,R,O], `h` [C,R,H] (the states after the
+ * steps) and `ones` [C,1,R]. Outputs: `dW` = dgates^T x [C,G,I], `dU` = dgates^T h_prev (GRU: dgates_h)
+ * [C,G,H], `db` [C,1,G] and `dbu` (GRU), `dWy` = dy^T h [C,O,H], `dby` [C,1,O], and `dx` = dgates W
+ * [C,R,I] when `W` is given. The row sums are products with ones, and every product is a `MatMul`: its
+ * results do not depend on how many chunks are batched (ONNX Runtime's `ReduceSum` over the rows does), so
+ * a chunk's products are the same bits in every graph and group.
+ */
+export function chunkProductOps(
+  g: GraphBuilder,
+  c: CellGraphConfig,
+  outputs: number,
+  p: string,
+  W: string | undefined,
+): void {
+  const t = c.dtype;
+  const G = GATE_COUNT[c.cell] * c.hiddenSize;
+  const H = c.hiddenSize;
+  const O = outputs;
+  const C: Dim = `${p}_C`;
+  const R: Dim = `${p}_R`;
+  const dA = g.input(`${p}_dgates`, t, [C, R, G]);
+  const dAh = c.cell === 'gru' ? g.input(`${p}_dgates_h`, t, [C, R, G]) : dA;
+  const x = g.input(`${p}_x`, t, [C, R, c.inputSize]);
+  const hp = g.input(`${p}_h_prev`, t, [C, R, H]);
+  const dy = g.input(`${p}_dy`, t, [C, R, O]);
+  const h = g.input(`${p}_h`, t, [C, R, H]);
+  const ones = g.input(`${p}_ones`, t, [C, 1, R]);
+  // One transpose per product (each fuses into its MatMul).
+  const tr = (v: string): string => g.op('Transpose', [v], { perm: attr.ints([0, 2, 1]) });
+  g.output(g.matmul(tr(dA), x), `${p}_dW`, t, [C, G, c.inputSize]);
+  g.output(g.matmul(tr(dAh), hp), `${p}_dU`, t, [C, G, H]);
+  g.output(g.matmul(ones, dA), `${p}_db`, t, [C, 1, G]);
+  if (c.cell === 'gru') g.output(g.matmul(ones, dAh), `${p}_dbu`, t, [C, 1, G]);
+  g.output(g.matmul(tr(dy), h), `${p}_dWy`, t, [C, O, H]);
+  g.output(g.matmul(ones, dy), `${p}_dby`, t, [C, 1, O]);
+  if (W !== undefined) g.output(g.matmul(dA, W), `${p}_dx`, t, [C, R, c.inputSize]);
+}
+
+/** Options of `chunkGradientGraph`. */
+export interface ChunkGradientOptions {
+  readonly head: HeadSpec;
+  /** The group `cg` (chunks of `K` steps). */
+  readonly full: boolean;
+  /** The group `cs` (the one shorter chunk, ending at step 1). */
+  readonly short: boolean;
+  readonly inputGradients: boolean;
+}
+
+/** The weight-gradient products of complete chunks alone (`chunkProductOps` for the groups asked for). */
+export function chunkGradientGraph(c: CellGraphConfig, options: ChunkGradientOptions): Uint8Array {
+  const g = new GraphBuilder(`${c.cell}_chunk_gradients`);
+  const O = options.head.kind === 'softmax' ? options.head.classes : options.head.outputs;
+  const G = GATE_COUNT[c.cell] * c.hiddenSize;
+  const W = options.inputGradients ? g.input('W', c.dtype, [G, c.inputSize]) : undefined;
+  if (options.full) chunkProductOps(g, c, O, 'cg', W);
+  if (options.short) chunkProductOps(g, c, O, 'cs', W);
+  return g.toModel();
 }
 
 /**
@@ -334,5 +401,9 @@ export function backwardRangeGraph(c: CellGraphConfig, options: BackwardRangeOpt
   if (gru) g.output('dgates_h_v', 'dgates_h', t, ['N', B, G]);
   g.output('dy_v', 'dy', t, ['N', B, O]);
   g.output('loss_v', 'loss', t, ['N']);
+  if (options.chunks !== undefined) {
+    const W = options.chunks.inputGradients ? g.input('W', t, [G, c.inputSize]) : undefined;
+    chunkProductOps(g, c, O, 'cg', W);
+  }
   return g.toModel();
 }

@@ -14,15 +14,19 @@ import {
   GATE_COUNT,
   type HeadSpec,
   hasCellState,
-  headGradientGraph,
   type InternalMode,
   type SparsifyKind,
   savesActs,
-  weightGradientGraph,
 } from '../graphs/cells.js';
-import { backwardRangeGraph, forwardRangeGraphV2, type RangeKeep } from '../graphs/ranges.js';
+import {
+  backwardRangeGraph,
+  chunkGradientGraph,
+  forwardRangeGraphV2,
+  type RangeKeep,
+} from '../graphs/ranges.js';
 import { keptCount, SparsityCounter, type SparsitySettings } from '../sparsity.js';
 import { type BatchArrays, type CellModel, headWidth, lossWeight, type SequenceBatch } from './batch.js';
+import { type Chunk, type ChunkRole, ChunkStore } from './chunks.js';
 import type { InternalData, PathResult, StateTensors, StepProgram, Want } from './engine.js';
 import { cachedSession, runSession, type SessionPool, type SessionSettings } from './session.js';
 import {
@@ -121,120 +125,6 @@ function headKey(h: HeadSpec): string {
   return h.kind === 'softmax' ? `softmax${h.classes}` : `mse${h.outputs}`;
 }
 
-/** A chunk of backward steps whose weight gradients are still to be computed. */
-export class Deferred {
-  readonly capacity: number;
-  private readonly rowsPerStep: number;
-  private dA: FloatArray | undefined;
-  private dAh: FloatArray | undefined;
-  private hPrev: FloatArray | undefined;
-  private dy: FloatArray | undefined;
-  private hNext: FloatArray | undefined;
-  /** Steps held, the highest step, and head rows held. */
-  count = 0;
-  high = 0;
-  headCount = 0;
-
-  constructor(
-    capacity: number,
-    batch: number,
-    private readonly dims: {
-      readonly G: number;
-      readonly H: number;
-      readonly O: number;
-      readonly gru: boolean;
-    },
-    private readonly dtype: 'float32' | 'float64',
-  ) {
-    this.capacity = capacity;
-    this.rowsPerStep = batch;
-  }
-
-  /** Whether step `t` continues the chunk (steps arrive T, T-1, .., 1). */
-  continues(t: number): boolean {
-    return this.count === 0 || t === this.high - this.count;
-  }
-
-  get full(): boolean {
-    return this.count === this.capacity;
-  }
-
-  private buffers(): {
-    dA: FloatArray;
-    dAh: FloatArray | undefined;
-    hPrev: FloatArray;
-    dy: FloatArray;
-    hNext: FloatArray;
-  } {
-    const n = this.capacity * this.rowsPerStep;
-    const { G, H, O, gru } = this.dims;
-    this.dA ??= allocFloat(this.dtype, n * G);
-    if (gru) this.dAh ??= allocFloat(this.dtype, n * G);
-    this.hPrev ??= allocFloat(this.dtype, n * H);
-    this.dy ??= allocFloat(this.dtype, n * O);
-    this.hNext ??= allocFloat(this.dtype, n * H);
-    return { dA: this.dA, dAh: this.dAh, hPrev: this.hPrev, dy: this.dy, hNext: this.hNext };
-  }
-
-  /** Add backward step `t`: its gate gradients and `h_{t-1}`, and its head rows when it has a loss. */
-  push(
-    t: number,
-    dA: FloatArray,
-    dAh: FloatArray | undefined,
-    hPrev: FloatArray,
-    head?: { dy: FloatArray; h: FloatArray },
-  ): void {
-    const buf = this.buffers();
-    if (this.count === 0) this.high = t;
-    // Slots fill from the end, so that the chunk's rows are in ascending step order.
-    const slot = this.capacity - 1 - this.count;
-    const { G, H, O } = this.dims;
-    const R = this.rowsPerStep;
-    buf.dA.set(dA, slot * R * G);
-    if (buf.dAh !== undefined && dAh !== undefined) buf.dAh.set(dAh, slot * R * G);
-    buf.hPrev.set(hPrev, slot * R * H);
-    if (head !== undefined) {
-      buf.dy.set(head.dy, this.headCount * R * O);
-      buf.hNext.set(head.h, this.headCount * R * H);
-      this.headCount++;
-    }
-    this.count++;
-  }
-
-  /** The held rows as tensors: gate gradients (ascending steps `low..high`), and the head rows. */
-  views(): {
-    low: number;
-    dA: Tensor;
-    dAh: Tensor | undefined;
-    hPrev: Tensor;
-    dy: Tensor | undefined;
-    hNext: Tensor | undefined;
-  } {
-    const buf = this.buffers();
-    const { G, H, O } = this.dims;
-    const R = this.rowsPerStep;
-    const first = this.capacity - this.count;
-    const rows = this.count * R;
-    const heads = this.headCount * R;
-    return {
-      low: this.high - this.count + 1,
-      dA: floatTensor(buf.dA.subarray(first * R * G, this.capacity * R * G), [rows, G]),
-      dAh:
-        buf.dAh === undefined
-          ? undefined
-          : floatTensor(buf.dAh.subarray(first * R * G, this.capacity * R * G), [rows, G]),
-      hPrev: floatTensor(buf.hPrev.subarray(first * R * H, this.capacity * R * H), [rows, H]),
-      dy: heads === 0 ? undefined : floatTensor(buf.dy.subarray(0, heads * O), [heads, O]),
-      hNext: heads === 0 ? undefined : floatTensor(buf.hNext.subarray(0, heads * H), [heads, H]),
-    };
-  }
-
-  clear(): void {
-    this.count = 0;
-    this.headCount = 0;
-  }
-}
-
 /** The program of a built-in cell over one batch. */
 export class BuiltinProgram implements StepProgram {
   readonly name: string;
@@ -262,11 +152,16 @@ export class BuiltinProgram implements StepProgram {
   private dInputs: Float64Array;
   private dInitial: Float64Array;
   private lossSum = 0;
-  private readonly deferred: Deferred;
-  /** The head rows of a chunk computed in place, in the chunk buffer's order. */
-  private headScratch: { dy: FloatArray; h: FloatArray } | undefined;
-  /** Buffers that `stack` copies into, by role, reused from one backward range to the next. */
+  /** Backward steps' rows awaiting their weight-gradient products. */
+  private readonly chunks: ChunkStore;
+  /** Buffers that `stack` copies into, by role, reused from one backward range to the next but one. */
   private readonly stackScratch = new Map<string, FloatArray>();
+  /** Which of the two sets of stacking buffers the next backward range uses (see `backwardRangeV2`). */
+  private scratchSet = 0;
+  /** `[R]` ones, for the row sums of the weight-gradient products (grown as needed). */
+  private ones: FloatArray | undefined;
+  /** `[B, O]` zeros: the head gradient of a step without a loss term. */
+  private readonly zerosHead: FloatArray;
 
   constructor(
     name: string,
@@ -298,12 +193,21 @@ export class BuiltinProgram implements StepProgram {
     this.initial = arrays.initial.map((a) => floatTensor(a, [this.B, this.H]));
     this.dInputs = new Float64Array(arrays.inputs.length);
     this.dInitial = new Float64Array(this.initial.length * this.B * this.H);
-    this.deferred = new Deferred(
-      Math.min(settings.chunkSteps, batch.steps),
+    this.chunks = new ChunkStore(
+      settings.chunkSteps,
+      batch.steps,
       this.B,
-      { G: this.G, H: this.H, O: this.O, gru: settings.graph.cell === 'gru' },
+      {
+        dA: this.G,
+        dAh: settings.graph.cell === 'gru' ? this.G : 0,
+        x: this.I,
+        hPrev: this.H,
+        dy: this.O,
+        h: this.H,
+      },
       dtype,
     );
+    this.zerosHead = allocFloat(dtype, this.B * this.O);
     this.refreshParameters();
     this.resetAccumulators();
   }
@@ -346,7 +250,7 @@ export class BuiltinProgram implements StepProgram {
     this.dInputs.fill(0);
     this.dInitial.fill(0);
     this.lossSum = 0;
-    this.deferred.clear();
+    this.chunks.clear();
     this.sparsityCounter.reset();
   }
 
@@ -380,14 +284,22 @@ export class BuiltinProgram implements StepProgram {
         return get(`${base}:backward:${this.s.mode}:nohead:${sparsify}`, () =>
           backwardStepGraph(c, { mode: this.s.mode, sparsify }),
         );
-      case 'wgrad':
-        return get(`${base}:weight-gradients`, () => weightGradientGraph(c));
-      case 'wgrad-params':
-        return get(`${base}:weight-gradients-no-inputs`, () => weightGradientGraph(c, false));
-      case 'hgrad':
-        return get(`${c.dtype}:H${this.H}:${headKey(head)}:head-gradients`, () =>
-          headGradientGraph(c.dtype, this.H, head),
+      case 'chunks:F':
+      case 'chunks:S':
+      case 'chunks:FS': {
+        const full = kind.includes('F');
+        const short = kind.endsWith('S');
+        const inputGradients = this.s.inputGradients !== false;
+        return get(`${base}:chunk-gradients:${headKey(head)}:${kind}:${inputGradients}`, () =>
+          chunkGradientGraph(c, { head, full, short, inputGradients }),
         );
+      }
+      case 'v2bwd:chunks': {
+        const inputGradients = this.s.inputGradients !== false;
+        return get(`${base}:backward-range:${headKey(head)}:chunks:${inputGradients}`, () =>
+          backwardRangeGraph(c, { head, chunks: { inputGradients } }),
+        );
+      }
       case 'v2bwd':
         return get(`${base}:backward-range:${headKey(head)}`, () => backwardRangeGraph(c, { head }));
       default: {
@@ -408,7 +320,7 @@ export class BuiltinProgram implements StepProgram {
 
   /** Create every session this program may use (so that timings exclude session creation). */
   async warmUp(): Promise<void> {
-    const kinds = ['fwd', 'fwd-acts', 'range', 'bwd-head', 'bwd', 'wgrad', 'hgrad'];
+    const kinds = ['fwd', 'fwd-acts', 'range', 'bwd-head', 'bwd', 'chunks:F', 'chunks:S'];
     if (savesActs(this.s.graph.cell, this.s.mode)) kinds.push('range-final', 'range-stacked');
     // One first: a provider that cannot load fails once, not once per graph.
     await this.session('fwd');
@@ -417,7 +329,7 @@ export class BuiltinProgram implements StepProgram {
 
   /** Create every session of the range-level program (so that timings exclude session creation). */
   async warmUpRanges(): Promise<void> {
-    const kinds = ['v2bwd', this.s.inputGradients === false ? 'wgrad-params' : 'wgrad', 'hgrad'];
+    const kinds = ['v2bwd', 'v2bwd:chunks', 'chunks:F', 'chunks:S', 'chunks:FS'];
     for (const keep of ['none', 'hidden', 'internal'])
       for (const rows of ['all', 'strided'])
         for (const last of ['working', 'final']) kinds.push(`v2fwd:${keep}:${rows}:${last}`);
@@ -630,7 +542,6 @@ export class BuiltinProgram implements StepProgram {
       );
       feeds['sample_rows'] = new OrtTensor('int64', BigInt64Array.of(BigInt(rows)), [1]);
     }
-    if (!this.deferred.continues(t)) await this.flush();
     const r = await this.run(withHead ? 'bwd-head' : 'bwd', feeds);
     this.counters.backwardRuns++;
     const dPrev = this.lstm ? [this.out(r, 'dh_prev'), this.out(r, 'dc_prev')] : [this.out(r, 'dh_prev')];
@@ -644,12 +555,18 @@ export class BuiltinProgram implements StepProgram {
       if (withHead) this.sparsityCounter.addHeadStep();
     }
     const hPrev = internal.prev[0];
-    if (hPrev === undefined) throw new Error(`${this.name}: internal state without h_prev`);
-    const dgatesH = this.s.graph.cell === 'gru' ? floatData(this.out(r, 'dgates_h')) : undefined;
-    const head = withHead
-      ? { dy: floatData(this.out(r, 'dy')), h: floatData(internal.next[0] as Tensor) }
-      : undefined;
-    this.deferred.push(t, floatData(this.out(r, 'dgates')), dgatesH, floatData(hPrev), head);
+    const hNext = internal.next[0];
+    if (hPrev === undefined || hNext === undefined)
+      throw new Error(`${this.name}: incomplete internal state`);
+    const size = B * this.I;
+    this.chunks.add(t, t, {
+      dA: floatData(this.out(r, 'dgates')),
+      dAh: this.s.graph.cell === 'gru' ? floatData(this.out(r, 'dgates_h')) : undefined,
+      x: this.arrays.inputs.subarray((t - 1) * size, t * size),
+      hPrev: floatData(hPrev),
+      dy: withHead ? floatData(this.out(r, 'dy')) : this.zerosHead,
+      h: floatData(hNext),
+    });
     this.counters.backwardMs += now() - start;
     if (t === 1) {
       let o = 0;
@@ -658,50 +575,123 @@ export class BuiltinProgram implements StepProgram {
         o += B * H;
       }
     }
-    if (this.deferred.full || t === 1) await this.flush();
+    await this.flush();
     return dPrev;
   }
 
-  /** Compute the weight gradients of the held chunk and add them (and the input gradients) up. */
+  /** Make the weight-gradient products of the complete chunks in one run of their own, and add them up. */
   private async flush(): Promise<void> {
-    if (this.deferred.count === 0) return;
-    const v = this.deferred.views();
-    await this.weightGradients({ ...v, count: this.deferred.count });
-    this.deferred.clear();
+    if (!this.chunks.hasComplete) return;
+    const start = now();
+    const { full, short } = this.chunks.takeComplete();
+    const kind = `chunks:${full.length > 0 ? 'F' : ''}${short === undefined ? '' : 'S'}`;
+    const feeds: Record<string, Tensor | undefined> = {};
+    if (this.s.inputGradients !== false) feeds['W'] = this.params['W'];
+    const ascending = [...full].reverse();
+    if (full.length > 0) Object.assign(feeds, this.chunkFeeds('cg', ascending));
+    if (short !== undefined) Object.assign(feeds, this.chunkFeeds('cs', [short]));
+    const r = await this.run(kind, feeds);
+    this.counters.weightGradientRuns++;
+    if (full.length > 0) this.addChunkProducts(r, 'cg', ascending);
+    if (short !== undefined) this.addChunkProducts(r, 'cs', [short]);
+    this.chunks.release([...full, short]);
+    this.counters.weightGradientMs += now() - start;
   }
 
-  /** The weight-gradient products over the rows of steps `low .. low + count - 1`, added up. */
-  private async weightGradients(v: {
-    readonly low: number;
-    readonly count: number;
-    readonly dA: Tensor;
-    readonly dAh: Tensor | undefined;
-    readonly hPrev: Tensor;
-    readonly dy: Tensor | undefined;
-    readonly hNext: Tensor | undefined;
-  }): Promise<void> {
-    const start = now();
+  /**
+   * The inputs of a group of chunks (`prefix` `cg` or `cs`) of equal size, in ascending step order: per
+   * role one tensor `[C, rows, width]`, a view when the chunks' rows lie one after another in one buffer.
+   */
+  private chunkFeeds(prefix: string, chunks: readonly Chunk[]): Record<string, Tensor | undefined> {
+    const first = chunks[0];
+    if (first === undefined) throw new Error(`${this.name}: an empty group of chunks`);
+    const C = chunks.length;
+    const R = first.size * this.B;
+    const widths: Record<ChunkRole, number> = {
+      dA: this.G,
+      dAh: this.G,
+      x: this.I,
+      hPrev: this.H,
+      dy: this.O,
+      h: this.H,
+    };
+    const names: Record<ChunkRole, string> = {
+      dA: 'dgates',
+      dAh: 'dgates_h',
+      x: 'x',
+      hPrev: 'h_prev',
+      dy: 'dy',
+      h: 'h',
+    };
+    const feeds: Record<string, Tensor | undefined> = {};
+    for (const role of Object.keys(names) as ChunkRole[]) {
+      const parts = chunks.map((c) => c.rows[role]);
+      if (parts.some((p) => p === undefined)) continue;
+      feeds[`${prefix}_${names[role]}`] = floatTensor(
+        this.stackArrays(parts as FloatArray[], `${prefix}:${role}`),
+        [C, R, widths[role]],
+      );
+    }
+    const n = C * R;
+    if (this.ones === undefined || this.ones.length < n) {
+      this.ones = allocFloat(this.s.graph.dtype, n);
+      this.ones.fill(1);
+    }
+    feeds[`${prefix}_ones`] = floatTensor(this.ones.subarray(0, n), [C, 1, R]);
+    return feeds;
+  }
+
+  /** Add a group's products up, highest chunk first: the same order whatever the groups and runs. */
+  private addChunkProducts(
+    r: InferenceSession.ReturnType,
+    prefix: string,
+    ascending: readonly Chunk[],
+  ): void {
+    const names =
+      this.s.graph.cell === 'gru' ? ['W', 'U', 'b', 'bu', 'Wy', 'by'] : ['W', 'U', 'b', 'Wy', 'by'];
+    const outputs = names.map((name) => [name, floatData(this.out(r, `${prefix}_d${name}`))] as const);
+    const dx = this.s.inputGradients !== false ? floatData(this.out(r, `${prefix}_dx`)) : undefined;
     const size = this.B * this.I;
-    const withInputs = this.s.inputGradients !== false;
-    const r = await this.run(withInputs ? 'wgrad' : 'wgrad-params', {
-      dgates: v.dA,
-      dgates_h: v.dAh,
-      x: this.inputs(v.low, v.count, 'rows'),
-      h_prev: v.hPrev,
-      W: this.params['W'],
-    });
-    if (withInputs) accumulate(this.dInputs, floatData(this.out(r, 'dx')), (v.low - 1) * size);
-    for (const name of this.s.graph.cell === 'gru' ? ['W', 'U', 'b', 'bu'] : ['W', 'U', 'b']) {
-      accumulate(this.grads[name] as Float64Array, floatData(this.out(r, `d${name}`)));
+    for (let c = ascending.length - 1; c >= 0; c--) {
+      const chunk = ascending[c] as Chunk;
+      for (const [name, all] of outputs) {
+        const acc = this.grads[name] as Float64Array;
+        accumulate(acc, all.subarray(c * acc.length, (c + 1) * acc.length));
+      }
+      if (dx !== undefined) {
+        const rows = chunk.size * size;
+        accumulate(this.dInputs, dx.subarray(c * rows, (c + 1) * rows), (chunk.low - 1) * size);
+      }
     }
-    this.counters.weightGradientRuns++;
-    if (v.dy !== undefined && v.hNext !== undefined) {
-      const h = await this.run('hgrad', { dy: v.dy, h: v.hNext });
-      accumulate(this.grads['Wy'] as Float64Array, floatData(this.out(h, 'dWy')));
-      accumulate(this.grads['by'] as Float64Array, floatData(this.out(h, 'dby')));
-      this.counters.weightGradientRuns++;
+  }
+
+  /** `parts` one after another: a view when they already are, otherwise a copy into the buffer of `role`. */
+  private stackArrays(parts: readonly FloatArray[], role: string): FloatArray {
+    const first = parts[0] as FloatArray;
+    let contiguous = true;
+    for (let i = 1; i < parts.length && contiguous; i++) {
+      const d = parts[i] as FloatArray;
+      const prev = parts[i - 1] as FloatArray;
+      contiguous = d.buffer === first.buffer && d.byteOffset === prev.byteOffset + prev.byteLength;
     }
-    this.counters.weightGradientMs += now() - start;
+    let total = 0;
+    for (const p of parts) total += p.length;
+    if (contiguous) {
+      return first instanceof Float32Array
+        ? new Float32Array(first.buffer, first.byteOffset, total)
+        : new Float64Array(first.buffer, first.byteOffset, total);
+    }
+    let buffer = this.stackScratch.get(role);
+    if (buffer === undefined || buffer.length < total) {
+      buffer = allocFloat(this.s.graph.dtype, total);
+      this.stackScratch.set(role, buffer);
+    }
+    let o = 0;
+    for (const p of parts) {
+      buffer.set(p, o);
+      o += p.length;
+    }
+    return buffer.subarray(0, total);
   }
 
   zeroGradients(): void {
@@ -908,7 +898,9 @@ export class BuiltinProgram implements StepProgram {
    * held state, one forward run before it computing all of them side by side in the batch dimension).
    * `sources[i]` is step `from - i`'s internal state, or the state at its position `t - 1` to recompute it
    * from. The gate gradients join the deferred weight-gradient chunks, whose boundaries do not depend on
-   * the ranges, so that every policy sums the same products in the same order.
+   * the ranges, so that every policy sums the same products in the same order. The products of the chunks
+   * that earlier ranges completed are made in this range's run; the last range (ending at step 1) makes
+   * those of its own chunks in one more run: runs per pass are the instructions' plus one.
    */
   async backwardRangeV2(
     from: number,
@@ -917,7 +909,7 @@ export class BuiltinProgram implements StepProgram {
     d: StateTensors | null,
   ): Promise<StateTensors> {
     const t0 = now();
-    const { B, H, G, O } = this;
+    const { B, H, O } = this;
     const n = from - to + 1;
     const dtype = this.s.graph.dtype;
     const internals: (InternalData | undefined)[] = new Array(n).fill(undefined);
@@ -973,6 +965,10 @@ export class BuiltinProgram implements StepProgram {
       });
     }
     const all = internals as InternalData[];
+    // The rows of this range stay referenced by chunks waiting for their products until the next backward
+    // range's run: consecutive backward ranges stack into two sets of buffers in turn.
+    const set = this.scratchSet;
+    this.scratchSet = 1 - set;
     const pick = (role: string, f: (s: InternalData) => Tensor | undefined, width: number): Tensor =>
       this.stack(
         all.map((s) => {
@@ -981,7 +977,7 @@ export class BuiltinProgram implements StepProgram {
           return v;
         }),
         [n, B, width],
-        role,
+        `${role}#${set}`,
       );
     const A = ACTS_WIDTH[this.s.graph.cell] * H;
     const hNext = pick('h', (s) => s.next[0], H);
@@ -1006,89 +1002,44 @@ export class BuiltinProgram implements StepProgram {
           : floatTensor(targets.subarray((to - 1) * B * O, from * B * O), [n, B, O]),
       weight: floatTensor(weights, [n]),
     };
-    const r = await this.run('v2bwd', feeds);
+    // Chunks completed by earlier backward ranges get their products in this run. (Only the chunk ending at
+    // step 1 can be shorter, and it completes in the last range: never waiting here.)
+    const waiting = this.chunks.takeComplete();
+    if (waiting.short !== undefined) throw new Error(`${this.name}: internal: a short chunk waited`);
+    const ascending = [...waiting.full].reverse();
+    if (ascending.length > 0) {
+      Object.assign(feeds, this.chunkFeeds('cg', ascending));
+      if (this.s.inputGradients !== false) feeds['W'] = this.params['W'];
+    }
+    const r = await this.run(ascending.length > 0 ? 'v2bwd:chunks' : 'v2bwd', feeds);
     this.counters.backwardRuns++;
+    if (ascending.length > 0) {
+      this.addChunkProducts(r, 'cg', ascending);
+      this.chunks.release(ascending);
+    }
     const dPrev: StateTensors = this.lstm
       ? [this.out(r, 'dh_first'), this.out(r, 'dc_first')]
       : [this.out(r, 'dh_first')];
-    const dgates = floatData(this.out(r, 'dgates'));
-    const dgatesH = this.s.graph.cell === 'gru' ? floatData(this.out(r, 'dgates_h')) : undefined;
-    const dy = floatData(this.out(r, 'dy'));
     const losses = floatData(this.out(r, 'loss'));
-    const hNextData = floatData(hNext);
-    const hPrevData = floatData(hPrev);
+    for (let j = n - 1; j >= 0; j--) if ((weights[j] as number) > 0) this.lossSum += losses[j] as number;
+    const size = B * this.I;
+    this.chunks.add(from, to, {
+      dA: floatData(this.out(r, 'dgates')),
+      dAh: this.s.graph.cell === 'gru' ? floatData(this.out(r, 'dgates_h')) : undefined,
+      x: this.arrays.inputs.subarray((to - 1) * size, from * size),
+      hPrev: floatData(hPrev),
+      dy: floatData(this.out(r, 'dy')),
+      h: floatData(hNext),
+    });
     this.counters.backwardMs += now() - t0;
-    const rows = (a: FloatArray, j: number, count: number, width: number): FloatArray =>
-      a.subarray(j * B * width, (j + count) * B * width);
-    const K = this.deferred.capacity;
-    const T = this.steps;
-    let t = from;
-    while (t >= to) {
-      // A whole weight-gradient chunk inside this range is computed from the range's rows in place; the
-      // chunks are the same whatever the ranges (steps T, T-1, .. in groups of K), so are the sums.
-      const high = T - Math.floor((T - t) / K) * K;
-      const low = Math.max(1, high - K + 1);
-      if (this.deferred.count === 0 && t === high && low >= to) {
-        const count = high - low + 1;
-        const j = low - to;
-        let heads = 0;
-        for (let u = high; u >= low; u--) {
-          if ((weights[u - to] as number) > 0) {
-            this.lossSum += losses[u - to] as number;
-            heads++;
-          }
-        }
-        // The head rows in the order the chunk buffer holds them (descending steps).
-        let dyRows: Tensor | undefined;
-        let hRows: Tensor | undefined;
-        if (heads > 0) {
-          this.headScratch ??= {
-            dy: allocFloat(dtype, K * B * O),
-            h: allocFloat(dtype, K * B * H),
-          };
-          const { dy: dyBuf, h: hBuf } = this.headScratch;
-          let k = 0;
-          for (let u = high; u >= low; u--) {
-            if ((weights[u - to] as number) <= 0) continue;
-            dyBuf.set(rows(dy, u - to, 1, O), k * B * O);
-            hBuf.set(rows(hNextData, u - to, 1, H), k * B * H);
-            k++;
-          }
-          dyRows = floatTensor(dyBuf.subarray(0, heads * B * O), [heads * B, O]);
-          hRows = floatTensor(hBuf.subarray(0, heads * B * H), [heads * B, H]);
-        }
-        await this.weightGradients({
-          low,
-          count,
-          dA: floatTensor(rows(dgates, j, count, G), [count * B, G]),
-          dAh: dgatesH === undefined ? undefined : floatTensor(rows(dgatesH, j, count, G), [count * B, G]),
-          hPrev: floatTensor(rows(hPrevData, j, count, H), [count * B, H]),
-          dy: dyRows,
-          hNext: hRows,
-        });
-        t = low - 1;
-        continue;
-      }
-      const j = t - to;
-      const withHead = (weights[j] as number) > 0;
-      if (withHead) this.lossSum += losses[j] as number;
-      if (!this.deferred.continues(t)) await this.flush();
-      this.deferred.push(
-        t,
-        rows(dgates, j, 1, G),
-        dgatesH === undefined ? undefined : rows(dgatesH, j, 1, G),
-        rows(hPrevData, j, 1, H),
-        withHead ? { dy: rows(dy, j, 1, O), h: rows(hNextData, j, 1, H) } : undefined,
-      );
-      if (this.deferred.full || t === 1) await this.flush();
-      t--;
-    }
     if (to === 1) {
       let o = 0;
       for (const part of dPrev) {
         this.dInitial.set(floatData(part), o);
         o += B * H;
       }
+      // The last range: the chunks it completed get their products now, in one run.
+      await this.flush();
     }
     this.counters.rangeBackwardSteps += n;
     return dPrev;
@@ -1096,9 +1047,6 @@ export class BuiltinProgram implements StepProgram {
 
   /** Bytes held by the deferred weight-gradient buffers (working memory, not checkpoints). */
   deferredBytes(): number {
-    const per = this.s.graph.dtype === 'float32' ? 4 : 8;
-    const rows = this.deferred.capacity * this.B;
-    const gru = this.s.graph.cell === 'gru';
-    return rows * (this.G * (gru ? 2 : 1) + 2 * this.H + this.O) * per;
+    return this.chunks.bytes();
   }
 }
