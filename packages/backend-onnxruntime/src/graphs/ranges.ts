@@ -192,6 +192,14 @@ export interface BackwardRangeOptions {
    * `chunkProductOps`), so that they take no run of their own; `inputGradients` adds `dx` (and the input `W`).
    */
   readonly chunks?: { readonly inputGradients: boolean };
+  /**
+   * Recompute some steps first, inside the run (the steps of the range whose internal state is not held):
+   * inputs `r_xs` [1,M,I] (their inputs, side by side in the batch dimension: `M` = m B), `r_h0`, `r_c0`
+   * (LSTM) [M,H] (the states they start from), `r_index` int64 [m,1] (their rows in the range), and the
+   * parameters `W`, `b` (and `bu`). Their rows of `h`, `acts` and `c` are replaced by the recomputed ones;
+   * the output `h_all` [N,B,H] is `h` with them.
+   */
+  readonly recompute?: boolean;
 }
 
 /**
@@ -283,11 +291,54 @@ export function backwardRangeGraph(c: CellGraphConfig, options: BackwardRangeOpt
   const by = g.input('by', t, [O]);
   const dh0 = g.input('dh', t, [B, H]);
   const dc0 = lstm ? g.input('dc', t, [B, H]) : undefined;
+  const W =
+    options.recompute === true || options.chunks?.inputGradients === true
+      ? g.input('W', t, [G, c.inputSize])
+      : undefined;
+  // The recomputed steps, as `[m, B, width]` rows, and where they go.
+  let recomputed: { index: string; h: string; c?: string; acts?: string } | undefined;
+  if (options.recompute === true && W !== undefined) {
+    const p = {
+      W,
+      U,
+      b: g.input('b', t, [G]),
+      bu: c.cell === 'gru' ? g.input('bu', t, [G]) : '',
+    };
+    const xs = g.input('r_xs', t, [1, 'M', c.inputSize]);
+    const rh = g.input('r_h0', t, ['M', H]);
+    const rc = lstm ? g.input('r_c0', t, ['M', H]) : undefined;
+    const index = g.input('r_index', 'int64', ['m', 1]);
+    // As the forward range graph computes a step: the projection as a batched product, then the step.
+    const axs = g.add(g.matmul(xs, g.op('Transpose', [p.W], { perm: attr.ints([1, 0]) })), p.b);
+    const f = forwardOps(g, c, p, { ax: g.op('Squeeze', [axs, g.int64s([0])]) }, rh, rc);
+    const batch = g.op('Slice', [g.op('Shape', [dh0]), g.int64s([0]), g.int64s([1])]);
+    const rows = (v: string, width: number): string =>
+      g.op('Reshape', [v, g.concat([g.int64s([-1]), batch, g.int64s([width])], 0)]);
+    recomputed = {
+      index,
+      h: rows(f.h, H),
+      ...(f.c === undefined ? {} : { c: rows(f.c, H) }),
+      ...(A > 0 ? { acts: rows(g.concat(f.acts, 1), A) } : {}),
+    };
+  }
   const scanInputs: string[] = [];
-  const stacked = (name: string, type: 'float32' | 'float64' | 'int64', rest: readonly Dim[]): void => {
-    scanInputs.push(g.input(name, type, ['N', ...rest]));
+  const stacked = (name: string, type: 'float32' | 'float64' | 'int64', rest: readonly Dim[]): string => {
+    let v = g.input(name, type, ['N', ...rest]);
+    const update =
+      name === 'h'
+        ? recomputed?.h
+        : name === 'c'
+          ? recomputed?.c
+          : name === 'acts'
+            ? recomputed?.acts
+            : undefined;
+    if (recomputed !== undefined && update !== undefined)
+      v = g.op('ScatterND', [v, recomputed.index, update]);
+    scanInputs.push(v);
+    return v;
   };
-  stacked('h', t, [B, H]);
+  const hAll = stacked('h', t, [B, H]);
+  if (recomputed !== undefined) g.output(g.identity(hAll), 'h_all', t, ['N', B, H]);
   if (A > 0) stacked('acts', t, [B, A]);
   if (lstm) {
     stacked('c_prev', t, [B, H]);
@@ -401,9 +452,7 @@ export function backwardRangeGraph(c: CellGraphConfig, options: BackwardRangeOpt
   if (gru) g.output('dgates_h_v', 'dgates_h', t, ['N', B, G]);
   g.output('dy_v', 'dy', t, ['N', B, O]);
   g.output('loss_v', 'loss', t, ['N']);
-  if (options.chunks !== undefined) {
-    const W = options.chunks.inputGradients ? g.input('W', t, [G, c.inputSize]) : undefined;
-    chunkProductOps(g, c, O, 'cg', W);
-  }
+  if (options.chunks !== undefined)
+    chunkProductOps(g, c, O, 'cg', options.chunks.inputGradients ? W : undefined);
   return g.toModel();
 }

@@ -294,14 +294,22 @@ export class BuiltinProgram implements StepProgram {
           chunkGradientGraph(c, { head, full, short, inputGradients }),
         );
       }
-      case 'v2bwd:chunks': {
-        const inputGradients = this.s.inputGradients !== false;
-        return get(`${base}:backward-range:${headKey(head)}:chunks:${inputGradients}`, () =>
-          backwardRangeGraph(c, { head, chunks: { inputGradients } }),
-        );
-      }
       case 'v2bwd':
         return get(`${base}:backward-range:${headKey(head)}`, () => backwardRangeGraph(c, { head }));
+      case 'v2bwd:chunks':
+      case 'v2bwd:recompute':
+      case 'v2bwd:chunks:recompute': {
+        const inputGradients = this.s.inputGradients !== false;
+        const chunks = kind.includes(':chunks');
+        const recompute = kind.endsWith(':recompute');
+        return get(`${base}:backward-range:${headKey(head)}:${kind}:${inputGradients}`, () =>
+          backwardRangeGraph(c, {
+            head,
+            ...(chunks ? { chunks: { inputGradients } } : {}),
+            recompute,
+          }),
+        );
+      }
       default: {
         const m = /^v2fwd:(none|hidden|internal):(strided|all):(working|final)$/.exec(kind);
         if (m !== null) {
@@ -329,7 +337,8 @@ export class BuiltinProgram implements StepProgram {
 
   /** Create every session of the range-level program (so that timings exclude session creation). */
   async warmUpRanges(): Promise<void> {
-    const kinds = ['v2bwd', 'v2bwd:chunks', 'chunks:F', 'chunks:S', 'chunks:FS'];
+    const kinds = ['v2bwd', 'v2bwd:chunks', 'v2bwd:recompute', 'v2bwd:chunks:recompute'];
+    kinds.push('chunks:F', 'chunks:S', 'chunks:FS');
     for (const keep of ['none', 'hidden', 'internal'])
       for (const rows of ['all', 'strided'])
         for (const last of ['working', 'final']) kinds.push(`v2fwd:${keep}:${rows}:${last}`);
@@ -920,6 +929,10 @@ export class BuiltinProgram implements StepProgram {
       if ('internal' in src) internals[n - 1 - i] = src.internal;
       else recompute.push(n - 1 - i);
     }
+    // Steps whose internal state is not held are recomputed inside the backward run, side by side in the
+    // batch dimension, from the states they start from: their rows of the stacked inputs are placeholders
+    // (zeros) that the graph replaces.
+    const recomputeFeeds: Record<string, Tensor | undefined> = {};
     if (recompute.length > 0) {
       recompute.sort((a, b) => a - b);
       const m = recompute.length;
@@ -927,40 +940,38 @@ export class BuiltinProgram implements StepProgram {
         const src = sources[n - 1 - j] as { readonly recomputeFrom: StateTensors };
         return src.recomputeFrom;
       });
-      const xs = this.stack(
+      recomputeFeeds['r_xs'] = this.stack(
         recompute.map((j) => this.stackedInputs(to + j, 1)),
         [1, m * B, this.I],
         'xs',
       );
-      const r = await this.run('v2fwd:internal:all:final', {
-        xs,
-        h0: this.stack(
-          starts.map((s) => s[0] as Tensor),
+      recomputeFeeds['r_h0'] = this.stack(
+        starts.map((s) => s[0] as Tensor),
+        [m * B, H],
+        'h0',
+      );
+      if (this.lstm) {
+        recomputeFeeds['r_c0'] = this.stack(
+          starts.map((s) => s[1] as Tensor),
           [m * B, H],
-          'h0',
-        ),
-        c0: this.lstm
-          ? this.stack(
-              starts.map((s) => s[1] as Tensor),
-              [m * B, H],
-              'c0',
-            )
-          : undefined,
-        ...this.params,
-      });
-      this.counters.forwardRuns++;
+          'c0',
+        );
+      }
+      recomputeFeeds['r_index'] = new OrtTensor(
+        'int64',
+        BigInt64Array.from(recompute, (j) => BigInt(j)),
+        [m, 1],
+      );
+      Object.assign(recomputeFeeds, this.params);
       this.counters.rangeForwardSteps += m;
-      const part = (name: string): Tensor[] => this.blocks(this.out(r, name), m);
-      const hp = part('hp_all');
-      const h = part('h_all');
-      const cp = this.lstm ? part('cp_all') : undefined;
-      const c = this.lstm ? part('c_all') : undefined;
-      const acts = savesActs(this.s.graph.cell, 'saved') ? part('acts_all') : undefined;
+      const A = ACTS_WIDTH[this.s.graph.cell] * H;
+      if (A > 0) this.actsZeros ??= floatTensor(allocFloat(dtype, B * A), [B, A]);
       recompute.forEach((j, k) => {
+        const start = starts[k] as StateTensors;
         internals[j] = {
-          prev: cp === undefined ? [hp[k] as Tensor] : [hp[k] as Tensor, cp[k] as Tensor],
-          next: c === undefined ? [h[k] as Tensor] : [h[k] as Tensor, c[k] as Tensor],
-          extra: acts === undefined ? [] : [acts[k] as Tensor],
+          prev: start,
+          next: this.lstm ? [this.zeros, this.zeros] : [this.zeros],
+          extra: A > 0 && this.actsZeros !== undefined ? [this.actsZeros] : [],
         };
       });
     }
@@ -1011,7 +1022,9 @@ export class BuiltinProgram implements StepProgram {
       Object.assign(feeds, this.chunkFeeds('cg', ascending));
       if (this.s.inputGradients !== false) feeds['W'] = this.params['W'];
     }
-    const r = await this.run(ascending.length > 0 ? 'v2bwd:chunks' : 'v2bwd', feeds);
+    Object.assign(feeds, recomputeFeeds);
+    const kind = `v2bwd${ascending.length > 0 ? ':chunks' : ''}${recompute.length > 0 ? ':recompute' : ''}`;
+    const r = await this.run(kind, feeds);
     this.counters.backwardRuns++;
     if (ascending.length > 0) {
       this.addChunkProducts(r, 'cg', ascending);
@@ -1029,7 +1042,7 @@ export class BuiltinProgram implements StepProgram {
       x: this.arrays.inputs.subarray((to - 1) * size, from * size),
       hPrev: floatData(hPrev),
       dy: floatData(this.out(r, 'dy')),
-      h: floatData(hNext),
+      h: floatData(recompute.length > 0 ? this.out(r, 'h_all') : hNext),
     });
     this.counters.backwardMs += now() - t0;
     if (to === 1) {
