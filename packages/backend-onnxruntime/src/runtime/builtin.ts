@@ -770,16 +770,6 @@ export class BuiltinProgram implements StepProgram {
     return floatTensor(floatData(t).subarray(j * size, (j + 1) * size), rest);
   }
 
-  /** Split a `[1, m*B, W]` output into `m` views of `[B, W]`. */
-  private blocks(t: Tensor, m: number): Tensor[] {
-    const data = floatData(t);
-    const size = data.length / m;
-    const width = size / this.B;
-    return Array.from({ length: m }, (_, j) =>
-      floatTensor(data.subarray(j * size, (j + 1) * size), [this.B, width]),
-    );
-  }
-
   /**
    * Forward steps `from + 1 .. to` from `start`, keeping one checkpoint of `store.kind` at every
    * `from + i * stride` and, when `keepWorking`, the internal state of step `to` (unless kept already).
