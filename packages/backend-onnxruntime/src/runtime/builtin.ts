@@ -567,11 +567,7 @@ export class BuiltinProgram implements StepProgram {
     const hNext = internal.next[0];
     if (hPrev === undefined || hNext === undefined)
       throw new Error(`${this.name}: incomplete internal state`);
-    const size = B * this.I;
-    this.chunks.add(t, t, {
-      dA: floatData(this.out(r, 'dgates')),
-      dAh: this.s.graph.cell === 'gru' ? floatData(this.out(r, 'dgates_h')) : undefined,
-      x: this.arrays.inputs.subarray((t - 1) * size, t * size),
+    this.addRows(r, t, t, {
       hPrev: floatData(hPrev),
       dy: withHead ? floatData(this.out(r, 'dy')) : this.zerosHead,
       h: floatData(hNext),
@@ -586,6 +582,22 @@ export class BuiltinProgram implements StepProgram {
     }
     await this.flush();
     return dPrev;
+  }
+
+  /** Hand the rows of backward steps `to .. from` (a backward run's outputs, and theirs) to the chunk store. */
+  private addRows(
+    r: InferenceSession.ReturnType,
+    from: number,
+    to: number,
+    rows: { readonly hPrev: FloatArray; readonly dy: FloatArray; readonly h: FloatArray },
+  ): void {
+    const size = this.B * this.I;
+    this.chunks.add(from, to, {
+      dA: floatData(this.out(r, 'dgates')),
+      dAh: this.s.graph.cell === 'gru' ? floatData(this.out(r, 'dgates_h')) : undefined,
+      x: this.arrays.inputs.subarray((to - 1) * size, from * size),
+      ...rows,
+    });
   }
 
   /** Make the weight-gradient products of the complete chunks in one run of their own, and add them up. */
@@ -1025,11 +1037,7 @@ export class BuiltinProgram implements StepProgram {
       : [this.out(r, 'dh_first')];
     const losses = floatData(this.out(r, 'loss'));
     for (let j = n - 1; j >= 0; j--) if ((weights[j] as number) > 0) this.lossSum += losses[j] as number;
-    const size = B * this.I;
-    this.chunks.add(from, to, {
-      dA: floatData(this.out(r, 'dgates')),
-      dAh: this.s.graph.cell === 'gru' ? floatData(this.out(r, 'dgates_h')) : undefined,
-      x: this.arrays.inputs.subarray((to - 1) * size, from * size),
+    this.addRows(r, from, to, {
       hPrev: floatData(hPrev),
       dy: floatData(this.out(r, 'dy')),
       h: floatData(recompute.length > 0 ? this.out(r, 'h_all') : hNext),
