@@ -11,6 +11,15 @@ import { modelFor } from './conformance.test-util.js';
 import { createTfjsEngine } from './engine.js';
 
 const threads = Number(process.argv[2]);
+if (process.argv[3] === 'start') {
+  // Only start the engine: print its thread count or the error's code.
+  const started = await createTfjsEngine({ backend: 'wasm', threads }).then(
+    (e) => ({ threads: e.threads }),
+    (e: { code?: string; message?: string }) => ({ code: e.code, message: e.message }),
+  );
+  console.log(JSON.stringify(started));
+  process.exit(0);
+}
 const engine = await createTfjsEngine({ backend: 'wasm', threads });
 const out: Record<string, unknown> = { threads: engine.threads, description: engine.description };
 for (const cell of ['lstm', 'gru'] as const) {

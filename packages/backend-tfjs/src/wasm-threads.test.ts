@@ -1,5 +1,8 @@
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -11,10 +14,15 @@ const tsx = createRequire(import.meta.url).resolve('tsx');
 const script = fileURLToPath(new URL('./wasm-threads.test-util.ts', import.meta.url));
 
 /** One training pass in a fresh process with `threads` wasm threads (tfjs holds one wasm backend per process). */
-async function passIn(threads: number): Promise<Record<string, unknown>> {
-  const { stdout } = await run(process.execPath, ['--import', tsx, script, String(threads)], {
+async function passIn(
+  threads: number,
+  mode: 'pass' | 'start' = 'pass',
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Record<string, unknown>> {
+  const { stdout } = await run(process.execPath, ['--import', tsx, script, String(threads), mode], {
     timeout: 120_000,
     maxBuffer: 1 << 20,
+    env,
   });
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, unknown>;
 }
@@ -37,6 +45,19 @@ describe('multi-threaded wasm', () => {
     expect(one['gru']).toEqual(two['gru']);
     expect((one['lstm'] as { loss: number }).loss).toBeGreaterThan(0);
   }, 240_000);
+
+  it('says what to do when the worker script cannot be written (TMPDIR not a directory)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rewind-threads-test-'));
+    try {
+      const file = join(dir, 'not-a-directory');
+      writeFileSync(file, '');
+      const r = await passIn(2, 'start', { ...process.env, TMPDIR: file, TSX_DISABLE_CACHE: '1' });
+      expect(r['code']).toBe('E_BACKEND_INIT');
+      expect(String(r['message'])).toContain('set TMPDIR to a writable directory, or use threads: 1');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('holds one thread count per process: another explicit count is refused, auto accepts it', async () => {
     const first = await createTfjsEngine({ backend: 'wasm', threads: 2 });

@@ -110,8 +110,17 @@ async function loadThreadedModule(threads: number): Promise<EmscriptenModule> {
   const workerPath = path.join(os.tmpdir(), `rewind-tfjs-wasm-${digest}.worker.cjs`);
   if (!fs.existsSync(workerPath)) {
     const partial = `${workerPath}.${nodeProcess()?.pid ?? 0}.tmp`;
-    fs.writeFileSync(partial, workerSource);
-    fs.renameSync(partial, workerPath);
+    try {
+      fs.writeFileSync(partial, workerSource);
+      fs.renameSync(partial, workerPath);
+    } catch (cause) {
+      throw new TfjsBackendError(
+        'E_BACKEND_INIT',
+        `the threaded wasm build needs its worker script as a file, and ${JSON.stringify(workerPath)} could not be ` +
+          `written (${String(cause)}); set TMPDIR to a writable directory, or use threads: 1`,
+        { cause },
+      );
+    }
   }
   const bytes = fs.readFileSync(wasmPath);
   const factory = require(factoryPath) as Factory;
