@@ -320,7 +320,8 @@ async function setBackend(name: TfjsBackendName): Promise<void> {
 
 /**
  * Initialise tfjs-core with one backend and return an engine for it: `wasm` by default (SIMD; as many
- * threads as cores under Node, see {@link TfjsEngineOptions.threads}), `cpu` (pure JavaScript, a reference), or `webgpu` through Dawn's Node bindings.
+ * threads as cores under Node, see {@link TfjsEngineOptions.threads}), `cpu` (pure JavaScript, a
+ * reference), or `webgpu` through Dawn's Node bindings.
  * The WebGPU packages are optional peer dependencies, loaded here (dynamic import) only when asked for.
  * There is never a silent fallback: a backend that cannot start is an error.
  *
@@ -329,9 +330,10 @@ async function setBackend(name: TfjsBackendName): Promise<void> {
  * active together; the engine created last makes its backend the active one. All `webgpu` engines of a
  * process share one device, so they must be created with the same {@link WebGpuOptions}.
  *
- * @throws TfjsBackendError `E_UNKNOWN_BACKEND`, `E_BACKEND_INIT` (also: a `webgpu` engine with other
- * options is alive), `E_WEBGPU_UNAVAILABLE` or `E_WEBGPU_NO_ADAPTER` (no adapter for the requested Dawn
- * options and feature level).
+ * @throws TfjsBackendError `E_UNKNOWN_BACKEND`, `E_CONFIG` (a thread count out of range), `E_BACKEND_INIT`
+ * (also: a `webgpu` engine with other options is alive, a wasm backend running with another thread count,
+ * a threaded build that cannot start), `E_WEBGPU_UNAVAILABLE` or `E_WEBGPU_NO_ADAPTER` (no adapter for the
+ * requested Dawn options and feature level).
  */
 export async function createTfjsEngine(options: TfjsEngineOptions = {}): Promise<TfjsEngine> {
   const backend = options.backend ?? 'wasm';
