@@ -655,7 +655,7 @@ export class BuiltinProgram implements StepProgram {
     }
     const n = C * R;
     if (this.ones === undefined || this.ones.length < n) {
-      this.ones = allocFloat(this.s.graph.dtype, n);
+      this.ones = allocFloat(this.s.graph.dtype, Math.max(n, 2 * (this.ones?.length ?? 0)));
       this.ones.fill(1);
     }
     feeds[`${prefix}_ones`] = floatTensor(this.ones.subarray(0, n), [C, 1, R]);
@@ -686,6 +686,20 @@ export class BuiltinProgram implements StepProgram {
     }
   }
 
+  /**
+   * The reusable buffer of `role`, at least `total` elements. It grows at least twofold: ranges grow a
+   * little at a time (MSM's backward ranges: 3, 4, .. 44 steps), and allocating each size anew made a
+   * backend's first pass touch hundreds of megabytes of fresh memory.
+   */
+  private scratch(role: string, total: number): FloatArray {
+    let buffer = this.stackScratch.get(role);
+    if (buffer === undefined || buffer.length < total) {
+      buffer = allocFloat(this.s.graph.dtype, Math.max(total, 2 * (buffer?.length ?? 0)));
+      this.stackScratch.set(role, buffer);
+    }
+    return buffer;
+  }
+
   /** `parts` one after another: a view when they already are, otherwise a copy into the buffer of `role`. */
   private stackArrays(parts: readonly FloatArray[], role: string): FloatArray {
     const first = parts[0] as FloatArray;
@@ -702,11 +716,7 @@ export class BuiltinProgram implements StepProgram {
         ? new Float32Array(first.buffer, first.byteOffset, total)
         : new Float64Array(first.buffer, first.byteOffset, total);
     }
-    let buffer = this.stackScratch.get(role);
-    if (buffer === undefined || buffer.length < total) {
-      buffer = allocFloat(this.s.graph.dtype, total);
-      this.stackScratch.set(role, buffer);
-    }
+    const buffer = this.scratch(role, total);
     let o = 0;
     for (const p of parts) {
       buffer.set(p, o);
@@ -763,13 +773,9 @@ export class BuiltinProgram implements StepProgram {
           : new Float64Array(data.buffer, data.byteOffset, total);
       return floatTensor(whole, dims);
     }
-    // Reused: nothing holds a stacked input once the backward range has returned.
-    let buffer = this.stackScratch.get(role);
-    if (buffer === undefined || buffer.length < total) {
-      buffer = allocFloat(this.s.graph.dtype, total);
-      this.stackScratch.set(role, buffer);
-    }
-    const out = buffer.subarray(0, total);
+    // Reused: what a backward range stacks is held until the next backward range's run at most (see the
+    // two sets of buffers in `backwardRangeV2`).
+    const out = this.scratch(role, total).subarray(0, total);
     for (let i = 0; i < parts.length; i++) out.set(floatData(parts[i] as Tensor), i * data.length);
     this.counters.gatherBytes += out.byteLength;
     return floatTensor(out, dims);
