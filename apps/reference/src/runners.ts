@@ -33,6 +33,8 @@ export interface ModelSpec {
 export interface StepOutcome {
   readonly loss: number;
   readonly seconds: number;
+  /** The part of `seconds` spent binding the batch (a backend for a new batch). */
+  readonly bindSeconds: number;
   readonly tokensPerSecond: number;
   readonly peakBytes: number;
   readonly forwards: number;
@@ -142,6 +144,7 @@ async function runnerOver(
           ...(transfers === undefined ? {} : { transfers }),
           loss: r.loss,
           seconds: r.seconds,
+          bindSeconds: r.bindSeconds,
           tokensPerSecond: r.tokensPerSecond,
           peakBytes: r.peakBytes,
           forwards: r.forwards,

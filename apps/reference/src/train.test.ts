@@ -23,6 +23,7 @@ function fakeRunner(
       return {
         loss,
         seconds: 0.01,
+        bindSeconds: 0,
         tokensPerSecond: 1000,
         peakBytes: 500,
         forwards: 15,

@@ -67,6 +67,29 @@ describe('createTrainer over the reference trainable', () => {
     expect(runs[1]).toEqual(runs[0]);
   });
 
+  it('reports the time spent binding the batch apart, as a part of the step', async () => {
+    const { data, trainable, sb } = setup();
+    let binding = 0;
+    const slow = {
+      ...trainable,
+      bind(batch: Parameters<typeof trainable.bind>[0]) {
+        // A bind that takes a measurable time: at least 30 ms of it must show in bindSeconds.
+        const until = performance.now() + 30;
+        while (performance.now() < until) binding++;
+        return trainable.bind(batch);
+      },
+    };
+    const trainer = createTrainer(slow, {
+      policy: policyFor('msm', sb),
+      optimizer: { kind: 'sgd', learningRate: 0.1 },
+    });
+    const r = await trainer.step(data.batch(0));
+    expect(binding).toBeGreaterThan(0);
+    expect(r.bindSeconds).toBeGreaterThanOrEqual(0.03);
+    expect(r.bindSeconds).toBeLessThanOrEqual(r.seconds);
+    trainer.dispose();
+  });
+
   it('stops a diverged step with E_DIVERGED naming it, and leaves the parameters as they were', async () => {
     const { data, model, trainable, sb } = setup();
     const trainer = createTrainer(trainable, {

@@ -161,6 +161,11 @@ export interface TrainStepResult {
   readonly tokens: number;
   /** Wall time of the step: binding the batch, the pass through time, clipping and update. */
   readonly seconds: number;
+  /**
+   * The part of `seconds` spent binding the batch (`trainable.bind`): building a backend for a new batch,
+   * or nothing much when the batch is the one bound last. Comparisons of schedules on one batch leave it out.
+   */
+  readonly bindSeconds: number;
   /** `tokens / seconds`. */
   readonly tokensPerSecond: number;
   /** Peak bytes of checkpoints held at once (the executor's ledger, the initial state included). */
@@ -244,6 +249,7 @@ export function createTrainer<TBatch extends SequenceBatch>(
       const iteration = steps + 1;
       const start = clock.now();
       const backend = await trainable.bind(batch);
+      const bound = clock.now();
       try {
         const result = await runPolicy(backend, stepPolicy, options.run ?? {});
         if (!Number.isFinite(result.loss)) {
@@ -267,6 +273,7 @@ export function createTrainer<TBatch extends SequenceBatch>(
           loss: result.loss,
           tokens,
           seconds,
+          bindSeconds: (bound - start) / 1000,
           tokensPerSecond: tokens / seconds,
           peakBytes: result.peakBytes,
           forwards: result.forwards,
