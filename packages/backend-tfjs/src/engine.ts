@@ -1,6 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { TfjsBackendError } from './errors.js';
-import { defaultWasmThreads, MAX_WASM_THREADS, registerThreadedWasm } from './wasm-threads.js';
+import {
+  defaultWasmThreads,
+  MAX_WASM_THREADS,
+  registerThreadedWasm,
+  type WasmPackage,
+} from './wasm-threads.js';
 
 /** The tfjs backends an engine can run on. */
 export type TfjsBackendName = 'wasm' | 'cpu' | 'webgpu';
@@ -356,12 +361,6 @@ export async function createTfjsEngine(options: TfjsEngineOptions = {}): Promise
   return serialized(() => startEngine(backend, options, threads));
 }
 
-interface WasmPackage {
-  BackendWasm: new (module: never) => tf.KernelBackend;
-  setThreadsCount(threads: number): void;
-  getThreadsCount(): number;
-}
-
 /**
  * Make the process' wasm backend run with the requested threads: register the threaded build before the
  * backend first starts, or check the count of the one that runs.
@@ -383,7 +382,7 @@ async function startWasm(requested: number | 'auto'): Promise<{ threads: number;
       }
       threads = 1;
     }
-    await registerThreadedWasm(wasm as Parameters<typeof registerThreadedWasm>[0], threads);
+    await registerThreadedWasm(wasm, threads);
   }
   await setBackend('wasm');
   const running = Math.max(1, wasm.getThreadsCount());

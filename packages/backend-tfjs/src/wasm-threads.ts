@@ -28,7 +28,8 @@ interface EmscriptenModule {
   tfjs?: unknown;
 }
 
-interface WasmPackage {
+/** The parts of `@tensorflow/tfjs-backend-wasm` the engine and this loader use. */
+export interface WasmPackage {
   BackendWasm: new (module: EmscriptenModule) => tf.KernelBackend;
   setThreadsCount(threads: number): void;
   getThreadsCount(): number;

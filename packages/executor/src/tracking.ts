@@ -15,10 +15,8 @@ export type TrackedMethod =
   | 'loss'
   | 'readGradients';
 
-/** A backend wrapped by `trackHandles`, and what the wrapper has seen so far. */
-export interface HandleTracker<THidden, TInternal, TGradient> {
-  /** The wrapped backend: pass it wherever the original would go. */
-  readonly backend: CellBackendV1<THidden, TInternal, TGradient>;
+/** What a handle tracker has seen so far, whatever the version of the backend it wraps. */
+export interface HandleCounts<TMethod extends string> {
   /** Handles handed out and not disposed yet. */
   readonly live: number;
   /** Handles handed out so far. */
@@ -26,9 +24,15 @@ export interface HandleTracker<THidden, TInternal, TGradient> {
   /** Handles disposed so far. */
   readonly released: number;
   /** Calls per backend method. */
-  readonly calls: Readonly<Record<TrackedMethod, number>>;
+  readonly calls: Readonly<Record<TMethod, number>>;
   /** Every misuse seen, in words: a handle disposed twice, a lent handle disposed, a dead handle used. */
   readonly violations: readonly string[];
+}
+
+/** A backend wrapped by `trackHandles`, and what the wrapper has seen so far. */
+export interface HandleTracker<THidden, TInternal, TGradient> extends HandleCounts<TrackedMethod> {
+  /** The wrapped backend: pass it wherever the original would go. */
+  readonly backend: CellBackendV1<THidden, TInternal, TGradient>;
 }
 
 function settle<T, U>(value: MaybePromise<T>, then: (v: T) => U): MaybePromise<U> {
@@ -241,19 +245,9 @@ export type TrackedMethodV2 =
   | 'readGradients';
 
 /** A version 2 backend wrapped by `trackHandlesV2`, and what the wrapper has seen so far. */
-export interface HandleTrackerV2<THidden, TInternal, TGradient> {
+export interface HandleTrackerV2<THidden, TInternal, TGradient> extends HandleCounts<TrackedMethodV2> {
   /** The wrapped backend: pass it wherever the original would go. */
   readonly backend: CellBackendV2<THidden, TInternal, TGradient>;
-  /** Handles handed out and not disposed yet. */
-  readonly live: number;
-  /** Handles handed out so far. */
-  readonly acquired: number;
-  /** Handles disposed so far. */
-  readonly released: number;
-  /** Calls per backend method. */
-  readonly calls: Readonly<Record<TrackedMethodV2, number>>;
-  /** Every misuse seen, in words. */
-  readonly violations: readonly string[];
 }
 
 /**

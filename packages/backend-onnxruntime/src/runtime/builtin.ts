@@ -26,7 +26,7 @@ import {
 } from '../graphs/ranges.js';
 import { keptCount, SparsityCounter, type SparsitySettings } from '../sparsity.js';
 import { type BatchArrays, type CellModel, headWidth, lossWeight, type SequenceBatch } from './batch.js';
-import { type Chunk, type ChunkRole, ChunkStore } from './chunks.js';
+import { CHUNK_ROLES, type Chunk, type ChunkRole, ChunkStore } from './chunks.js';
 import type { InternalData, PathResult, StateTensors, StepProgram, Want } from './engine.js';
 import { cachedSession, runSession, type SessionPool, type SessionSettings } from './session.js';
 import {
@@ -40,6 +40,16 @@ import {
   sliceStacked,
   toFloat,
 } from './tensors.js';
+
+/** The chunk product graphs' input (after its group prefix) of each role of a chunk's rows. */
+const CHUNK_INPUTS: Readonly<Record<ChunkRole, string>> = {
+  dA: 'dgates',
+  dAh: 'dgates_h',
+  x: 'x',
+  hPrev: 'h_prev',
+  dy: 'dy',
+  h: 'h',
+};
 
 /** Resolved settings of a built-in program. */
 export interface BuiltinSettings {
@@ -628,29 +638,14 @@ export class BuiltinProgram implements StepProgram {
     if (first === undefined) throw new Error(`${this.name}: an empty group of chunks`);
     const C = chunks.length;
     const R = first.size * this.B;
-    const widths: Record<ChunkRole, number> = {
-      dA: this.G,
-      dAh: this.G,
-      x: this.I,
-      hPrev: this.H,
-      dy: this.O,
-      h: this.H,
-    };
-    const names: Record<ChunkRole, string> = {
-      dA: 'dgates',
-      dAh: 'dgates_h',
-      x: 'x',
-      hPrev: 'h_prev',
-      dy: 'dy',
-      h: 'h',
-    };
     const feeds: Record<string, Tensor | undefined> = {};
-    for (const role of Object.keys(names) as ChunkRole[]) {
+    for (const role of CHUNK_ROLES) {
       const parts = chunks.map((c) => c.rows[role]);
       if (parts.some((p) => p === undefined)) continue;
-      feeds[`${prefix}_${names[role]}`] = floatTensor(
-        this.stackArrays(parts as FloatArray[], `${prefix}:${role}`),
-        [C, R, widths[role]],
+      const rows = parts as FloatArray[];
+      feeds[`${prefix}_${CHUNK_INPUTS[role]}`] = floatTensor(
+        this.stackArrays(rows, `${prefix}:${role}`).data,
+        [C, R, (rows[0] as FloatArray).length / R],
       );
     }
     const n = C * R;
@@ -701,8 +696,12 @@ export class BuiltinProgram implements StepProgram {
   }
 
   /** `parts` one after another: a view when they already are, otherwise a copy into the buffer of `role`. */
-  private stackArrays(parts: readonly FloatArray[], role: string): FloatArray {
-    const first = parts[0] as FloatArray;
+  private stackArrays(
+    parts: readonly FloatArray[],
+    role: string,
+  ): { readonly data: FloatArray; readonly copied: boolean } {
+    const first = parts[0];
+    if (first === undefined) throw new Error(`${this.name}: nothing to stack`);
     let contiguous = true;
     for (let i = 1; i < parts.length && contiguous; i++) {
       const d = parts[i] as FloatArray;
@@ -712,17 +711,19 @@ export class BuiltinProgram implements StepProgram {
     let total = 0;
     for (const p of parts) total += p.length;
     if (contiguous) {
-      return first instanceof Float32Array
-        ? new Float32Array(first.buffer, first.byteOffset, total)
-        : new Float64Array(first.buffer, first.byteOffset, total);
+      const data =
+        first instanceof Float32Array
+          ? new Float32Array(first.buffer, first.byteOffset, total)
+          : new Float64Array(first.buffer, first.byteOffset, total);
+      return { data, copied: false };
     }
-    const buffer = this.scratch(role, total);
+    const data = this.scratch(role, total).subarray(0, total);
     let o = 0;
     for (const p of parts) {
-      buffer.set(p, o);
+      data.set(p, o);
       o += p.length;
     }
-    return buffer.subarray(0, total);
+    return { data, copied: true };
   }
 
   zeroGradients(): void {
@@ -754,31 +755,17 @@ export class BuiltinProgram implements StepProgram {
   /**
    * `parts` (tensors of equal size, in order) as one tensor of shape `dims`: a view when they lie one after
    * another in one buffer (checkpoints that came out of one stacked output), otherwise a copy into the
-   * buffer of `role`, which is reused by the next backward range (it grows to the longest range gathered).
+   * buffer of `role` (counted in `gatherBytes`).
    */
   private stack(parts: readonly Tensor[], dims: readonly number[], role: string): Tensor {
-    const first = parts[0];
-    if (first === undefined) throw new Error(`${this.name}: nothing to stack`);
-    const data = floatData(first);
-    let contiguous = true;
-    for (let i = 1; i < parts.length && contiguous; i++) {
-      const d = floatData(parts[i] as Tensor);
-      contiguous = d.buffer === data.buffer && d.byteOffset === data.byteOffset + i * data.byteLength;
-    }
-    const total = data.length * parts.length;
-    if (contiguous) {
-      const whole =
-        data instanceof Float32Array
-          ? new Float32Array(data.buffer, data.byteOffset, total)
-          : new Float64Array(data.buffer, data.byteOffset, total);
-      return floatTensor(whole, dims);
-    }
-    // Reused: what a backward range stacks is held until the next backward range's run at most (see the
-    // two sets of buffers in `backwardRangeV2`).
-    const out = this.scratch(role, total).subarray(0, total);
-    for (let i = 0; i < parts.length; i++) out.set(floatData(parts[i] as Tensor), i * data.length);
-    this.counters.gatherBytes += out.byteLength;
-    return floatTensor(out, dims);
+    // A copy is reused: what a backward range stacks is held until the next backward range's run at most
+    // (see the two sets of buffers in `backwardRangeV2`).
+    const { data, copied } = this.stackArrays(
+      parts.map((p) => floatData(p)),
+      role,
+    );
+    if (copied) this.counters.gatherBytes += data.byteLength;
+    return floatTensor(data, dims);
   }
 
   /** Row `j` of a stacked output `[K, ...]`, as a view (no copy). */

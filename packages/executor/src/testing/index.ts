@@ -1,4 +1,5 @@
 export {
+  type HandleCounts,
   type HandleTracker,
   type HandleTrackerV2,
   type TrackedMethod,
