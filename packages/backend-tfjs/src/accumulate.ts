@@ -38,6 +38,10 @@ interface Pending {
 export class GradientAccumulator {
   private readonly chunk: number;
   private readonly sums = new Map<string, tf.Tensor>();
+  /** Gradients accumulated transposed (see `product`), folded into `sums` when read. */
+  private readonly sumsT = new Map<string, tf.Tensor>();
+  /** Rows of ones for the bias sums, by row count. */
+  private readonly ones = new Map<number, tf.Tensor2D>();
   private readonly pending = new Map<string, Pending>();
   private buffered = 0;
 
@@ -47,12 +51,16 @@ export class GradientAccumulator {
 
   /** Add a gradient (taking ownership of `g`). */
   addDirect(name: string, g: tf.Tensor): void {
-    const prev = this.sums.get(name);
+    this.add(this.sums, name, g);
+  }
+
+  private add(sums: Map<string, tf.Tensor>, name: string, g: tf.Tensor): void {
+    const prev = sums.get(name);
     if (prev === undefined) {
-      this.sums.set(name, g);
+      sums.set(name, g);
       return;
     }
-    this.sums.set(name, tf.add(prev, g));
+    sums.set(name, tf.add(prev, g));
     prev.dispose();
     g.dispose();
   }
@@ -107,15 +115,35 @@ export class GradientAccumulator {
   }
 
   private product(weight: string, bias: string | undefined, ds: tf.Tensor2D[], inputs: tf.Tensor2D[]): void {
+    const first = ds[0];
+    const firstInput = inputs[0];
+    if (first === undefined || firstInput === undefined) return;
+    // `d^T x` contracts over the rows of both factors, which the backends' matrix products want as the
+    // columns of their left factor: one of the two is transposed explicitly (matMul's transpose flags are
+    // ~20x slower on the wasm backend). Transposing the narrower one moves fewer bytes; with `x` the
+    // narrower (a recurrent weight: `x` has H columns, `d` 4H), `x^T d` = `(d^T x)^T` is accumulated and
+    // transposed once, when the gradient is read. The bias is `ones^T d`, a product too (a column sum is a
+    // transpose and a row reduction on wasm, ~50x slower).
+    const transposed = firstInput.shape[1] < first.shape[1];
     const [dw, db] = tidy(() => {
-      const d = ds.length === 1 ? (ds[0] as tf.Tensor2D) : tf.concat(ds, 0);
-      const x = inputs.length === 1 ? (inputs[0] as tf.Tensor2D) : tf.concat(inputs, 0);
-      // An explicit transpose: matMul's transpose flags are ~20x slower on the wasm backend.
-      const w = tf.matMul(tf.transpose(d), x);
-      return [w, bias === undefined ? undefined : tf.sum(d, 0)] as const;
+      const d = ds.length === 1 ? first : tf.concat(ds, 0);
+      const x = inputs.length === 1 ? firstInput : tf.concat(inputs, 0);
+      const w = transposed ? tf.matMul(tf.transpose(x), d) : tf.matMul(tf.transpose(d), x);
+      return [w, bias === undefined ? undefined : this.columnSums(d)] as const;
     });
-    this.addDirect(weight, dw);
+    this.add(transposed ? this.sumsT : this.sums, weight, dw);
     if (bias !== undefined && db !== undefined) this.addDirect(bias, db);
+  }
+
+  /** The column sums of `d` (`[G]`) as one product with a row of ones (kept per row count). */
+  private columnSums(d: tf.Tensor2D): tf.Tensor1D {
+    const rows = d.shape[0];
+    let ones = this.ones.get(rows);
+    if (ones === undefined) {
+      ones = tf.keep(tf.ones([1, rows]));
+      this.ones.set(rows, ones);
+    }
+    return tf.reshape(tf.matMul(ones, d), [d.shape[1]]);
   }
 
   /** The product of one-hot inputs given by their ids: `(scatter of the rows of d)^T`. */
@@ -130,14 +158,30 @@ export class GradientAccumulator {
       const d = ds.length === 1 ? (ds[0] as tf.Tensor2D) : tf.concat(ds, 0);
       const i = ids.length === 1 ? (ids[0] as tf.Tensor1D) : tf.concat(ids, 0);
       const [summed] = runFused(FUSED_KERNELS.scatterRows, { d, ids: i }, { rows }) as [tf.Tensor2D];
-      return [tf.transpose(summed), bias === undefined ? undefined : tf.sum(d, 0)] as const;
+      return [summed, bias === undefined ? undefined : this.columnSums(d)] as const;
     });
-    this.addDirect(weight, dw);
+    // `summed` is the gradient transposed (`[rows, G]`): accumulated so, transposed once when read.
+    this.add(this.sumsT, weight, dw);
     if (bias !== undefined && db !== undefined) this.addDirect(bias, db);
   }
 
   /** The accumulated gradient of `name` (after `flush`), or undefined when nothing was added. */
   get(name: string): tf.Tensor | undefined {
+    const t = this.sumsT.get(name);
+    if (t !== undefined) {
+      // Kept: a caller may read inside its own `tf.tidy`.
+      this.sumsT.delete(name);
+      const folded = tf.keep(tf.transpose(t));
+      t.dispose();
+      const prev = this.sums.get(name);
+      if (prev === undefined) {
+        this.sums.set(name, folded);
+      } else {
+        this.sums.set(name, tf.keep(tf.add(prev, folded)));
+        prev.dispose();
+        folded.dispose();
+      }
+    }
     return this.sums.get(name);
   }
 
@@ -152,11 +196,20 @@ export class GradientAccumulator {
     this.buffered = 0;
     for (const t of this.sums.values()) t.dispose();
     this.sums.clear();
+    for (const t of this.sumsT.values()) t.dispose();
+    this.sumsT.clear();
+  }
+
+  /** Release everything, the kept rows of ones included. */
+  dispose(): void {
+    this.reset();
+    for (const t of this.ones.values()) t.dispose();
+    this.ones.clear();
   }
 
   /** Tensors held (diagnostics). */
   heldTensors(): number {
-    let n = this.sums.size;
+    let n = this.sums.size + this.sumsT.size + this.ones.size;
     for (const p of this.pending.values()) n += p.ds.length + p.inputs.length + p.ids.length;
     return n;
   }

@@ -12,8 +12,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { GradientAccumulator, type LinearContribution } from './accumulate.js';
 import { KernelCounter } from './counts.js';
 import { TfjsBackendError } from './errors.js';
-import { ensureFusedKernels } from './fused.js';
-import { FusedCell, type FusedInputs, PROJECTION_BLOCK } from './fused-steps.js';
+import { ensureFusedKernels, sliceRows } from './fused.js';
+import { type BlockHead, FusedCell, type FusedInputs, PROJECTION_BLOCK } from './fused-steps.js';
 import { type HeadTargets, headStep } from './head.js';
 import { modelInternals, type TfjsModel } from './model.js';
 import type { CellBackwardResult, StateTensors } from './program.js';
@@ -137,6 +137,19 @@ interface InternalHandle extends TfjsInternal {
 interface GradientHandle extends TfjsGradient {
   readonly tensors: tf.Tensor2D[];
 }
+
+/** Backward steps per block of loss heads (divides the 32 steps per loss sum, see `pushLoss`). */
+export const HEAD_BLOCK = 16;
+
+/** Backward steps from held internal states with their loss heads as one block (see `backwardBlock`). */
+export type BlockBackward = (
+  internals: readonly TfjsInternal[],
+  dh: TfjsGradient | null,
+  from: number,
+) => TfjsGradient;
+
+/** The block backward of the cell backends that have one (fused cells, a loss at every step). */
+export const blockBackwards = new WeakMap<TfjsCellBackend, BlockBackward>();
 
 function slice32(values: ArrayLike<number>, start: number, length: number): Float32Array {
   const out = new Float32Array(length);
@@ -291,8 +304,10 @@ export function createCellBackend(
   // LOSS_BATCH steps at a time: concat + sum, not addN (tfjs' WebGPU addN binds every input at once and
   // breaks past the device's storage-buffer limit, 8 under OpenGL ES, while concat splits its inputs).
   const pendingLosses: tf.Tensor[] = [];
+  let pendingSteps = 0;
   const LOSS_BATCH = 32;
   const sumLosses = (): void => {
+    pendingSteps = 0;
     if (pendingLosses.length === 0) return;
     const terms = lossSum === undefined ? [...pendingLosses] : [lossSum, ...pendingLosses];
     const next =
@@ -302,6 +317,16 @@ export function createCellBackend(
     if (next !== terms[0]) for (const t of terms) t.dispose();
     pendingLosses.length = 0;
     lossSum = next;
+  };
+  /**
+   * Queue the losses of `steps` backward steps. Sums are made every LOSS_BATCH steps; a block of steps
+   * ({@link HEAD_BLOCK}, which divides LOSS_BATCH, never crossing its windows) reaches the same boundaries
+   * as its steps one by one, so the loss is summed in the same groups in the same order either way.
+   */
+  const pushLoss = (loss: tf.Tensor, steps: number): void => {
+    pendingLosses.push(loss);
+    pendingSteps += steps;
+    if (pendingSteps >= LOSS_BATCH) sumLosses();
   };
   const fusedCell: FusedCell | undefined = fused
     ? new FusedCell(
@@ -335,6 +360,7 @@ export function createCellBackend(
     lossSum = undefined;
     for (const l of pendingLosses) l.dispose();
     pendingLosses.length = 0;
+    pendingSteps = 0;
     forwardCounter.reset();
     backwardCounter.reset();
     readoutCounter.reset();
@@ -353,7 +379,12 @@ export function createCellBackend(
     return out;
   };
 
-  const backwardStep = (s: InternalHandle, d: GradientHandle | null, t: number): GradientHandle => {
+  const backwardStep = (
+    s: InternalHandle,
+    d: GradientHandle | null,
+    t: number,
+    block?: { readonly head: BlockHead; readonly row: number },
+  ): GradientHandle => {
     const x = xs[t - 1] as tf.Tensor2D;
     const params = model.parameters;
     const target = targets[t - 1];
@@ -362,6 +393,7 @@ export function createCellBackend(
       if (fusedCell !== undefined) {
         const dNext: (tf.Tensor2D | null)[] = [];
         for (let k = 0; k < parts; k++) dNext.push(d === null ? null : (d.tensors[k] as tf.Tensor2D));
+        const rows = (m: tf.Tensor2D): tf.Tensor2D => sliceRows(m, (block?.row ?? 0) * B, B);
         const r = fusedCell.backward({
           t,
           x,
@@ -373,6 +405,7 @@ export function createCellBackend(
           weight,
           inputGradient: inputGradients,
           sparsifier,
+          ...(block === undefined ? {} : { head: { dy: rows(block.head.dy), dh: rows(block.head.dh) } }),
         });
         const result: CellBackwardResult = {
           dPrev: r.dPrev,
@@ -402,10 +435,10 @@ export function createCellBackend(
       return { loss, headLinear, result };
     });
     if (step.loss !== undefined) {
-      pendingLosses.push(step.loss);
-      if (pendingLosses.length >= LOSS_BATCH) sumLosses();
+      pushLoss(step.loss, 1);
       sparsifier?.countHeadStep();
     }
+    if (block !== undefined) sparsifier?.countHeadStep();
     const { result } = step;
     accumulator.addLinear(
       step.headLinear === undefined ? result.linear : [...result.linear, step.headLinear],
@@ -421,6 +454,59 @@ export function createCellBackend(
       accumulator.flush();
     }
     return book.gradient<GradientHandle>({ kind: 'gradient', tensors: result.dPrev });
+  };
+
+  /**
+   * Backward steps `from, from - 1, ..` over the held internal states `internals` (one per step, at most
+   * {@link HEAD_BLOCK}): the loss head of all of them as one block ({@link FusedCell.blockHead}), then the
+   * steps. Returns the gradient at the state before the last step; the intermediate gradients are
+   * disposed here. Only for fused cells with a loss at every step.
+   */
+  const backwardBlock = (
+    internals: readonly TfjsInternal[],
+    dh: TfjsGradient | null,
+    from: number,
+  ): TfjsGradient => {
+    ready();
+    if (fusedCell === undefined || lossSteps !== 'all') {
+      throw new Error('internal: blocks of backward steps need the fused cells and a loss at every step');
+    }
+    const states = internals.map((h) => book.use<InternalHandle>(h, 'internal', 'backward'));
+    // Every step's state checked before any step runs: a refused block changes nothing.
+    states.forEach((s, i) => {
+      if (s.step !== from - i)
+        book.fail('E_STEP', `backward step ${from - i} was given the internal state of step ${s.step}`);
+    });
+    backwardCounter.start();
+    let head: BlockHead | undefined;
+    let lossQueued = false;
+    let g: TfjsGradient | null = dh;
+    try {
+      head = fusedCell.blockHead(
+        states.map((s) => s.next[0] as tf.Tensor2D),
+        states.map((_, i) => targets[from - i - 1] as HeadTargets),
+        weight,
+      );
+      for (let i = 0; i < states.length; i++) {
+        const t = from - i;
+        const { internal: s, dh: d } = book.backward<InternalHandle, GradientHandle>(internals[i], g, t);
+        const next = backwardStep(s, d, t, { head, row: i });
+        backwardSteps++;
+        if (g !== dh && g !== null) backend.dispose(g);
+        g = next;
+      }
+      pushLoss(head.loss, states.length);
+      lossQueued = true;
+      return g as TfjsGradient;
+    } catch (error) {
+      if (g !== dh && g !== null) backend.dispose(g);
+      throw error;
+    } finally {
+      head?.dy.dispose();
+      head?.dh.dispose();
+      if (!lossQueued) head?.loss.dispose();
+      backwardCounter.stop();
+    }
   };
 
   const backend: TfjsCellBackend = {
@@ -601,6 +687,7 @@ export function createCellBackend(
     release() {
       if (released) return;
       resetGradients();
+      accumulator.dispose();
       released = true;
       sparsifier?.dispose();
       for (const x of xs) x.dispose();
@@ -613,5 +700,6 @@ export function createCellBackend(
       disposeFusedInputs();
     },
   };
+  if (fusedCell !== undefined && lossSteps === 'all') blockBackwards.set(backend, backwardBlock);
   return backend;
 }

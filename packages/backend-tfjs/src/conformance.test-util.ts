@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type CellBackendOptions, createCellBackend, type TfjsCellBackend } from './backend.js';
 import type { TfjsEngine } from './engine.js';
 import { createCustomModel, createRecurrentModel, type TfjsModel } from './model.js';
+import { createRangeBackend, type TfjsRangeBackend } from './ranges.js';
 
 /** The cells the tests build: the three built-in ones and a custom tanh RNN differentiated by autodiff. */
 export type TestCell = 'rnn' | 'lstm' | 'gru' | 'custom';
@@ -59,7 +60,7 @@ export function modelFor(engine: TfjsEngine, cell: TestCell, reference: Referenc
   return createRecurrentModel(engine, { cell, inputSize, hiddenSize, head, parameters: reference.params });
 }
 
-const owners = new WeakMap<CellBackendV1, TfjsModel>();
+const owners = new WeakMap<object, TfjsModel>();
 
 /**
  * A conformance factory: a small reference model and random batch (perturbations applied), copied into a
@@ -70,7 +71,8 @@ export function tfjsFactory(
   cell: TestCell,
   head: LossHead,
   backendOptions: CellBackendOptions = {},
-): BackendFactory {
+  ranges = false,
+): BackendFactory<CellBackendV1 | TfjsRangeBackend> {
   return ({ steps, seed, perturb }) => {
     const reference = createReferenceModel({
       cell: cell === 'custom' ? 'rnn' : cell,
@@ -91,24 +93,26 @@ export function tfjsFactory(
       target[perturb.index] = (target[perturb.index] as number) + perturb.delta;
     }
     const model = modelFor(engine, cell, reference);
-    const backend: TfjsCellBackend = createCellBackend(model, batch, {
-      inputGradients: true,
-      ...backendOptions,
-    });
+    const options = { inputGradients: true, ...backendOptions };
+    const backend = ranges
+      ? createRangeBackend(model, batch, options)
+      : createCellBackend(model, batch, options);
     owners.set(backend, model);
     return backend;
   };
 }
 
 /** Conformance options for float32 tfjs backends. */
-export function conformanceOptions(overrides: ConformanceOptions = {}): ConformanceOptions {
+export function conformanceOptions<B extends CellBackendV1 | TfjsRangeBackend = CellBackendV1>(
+  overrides: ConformanceOptions<B> = {},
+): ConformanceOptions<B> {
   return {
     // Recomputed steps are bit-identical, so every strategy equals store-all up to float32 rounding.
     tolerance: 1e-5,
     // Float32: central differences need a larger step, and float32 round-off bounds the agreement.
     finiteDifferences: { epsilon: 1e-2, tolerance: 2e-3, coordinates: 2 },
     disposeBackend: (backend) => {
-      (backend as TfjsCellBackend).release();
+      (backend as unknown as TfjsCellBackend | TfjsRangeBackend).release();
       owners.get(backend)?.dispose();
     },
     ...overrides,
@@ -123,13 +127,28 @@ const CONFORMANCE_CASES: ReadonlyArray<readonly [TestCell, Parameters<typeof tfj
   ['custom', { kind: 'mse', outputs: 2 }],
 ];
 
+/** The cases of the range-level backend (version 2): the fused cells, whose heads it batches. */
+const RANGE_CASES: ReadonlyArray<readonly [TestCell, Parameters<typeof tfjsFactory>[2]]> = [
+  ['lstm', { kind: 'softmax', classes: 3 }],
+  ['gru', { kind: 'mse', outputs: 2 }],
+];
+
 /** Register the conformance suite for every case on one engine. */
 export function describeTfjsConformance(engine: TfjsEngine, overrides: ConformanceOptions = {}): void {
   for (const [cell, head] of CONFORMANCE_CASES) {
     describeBackendConformance(
       `tfjs ${engine.backend} ${cell} (${head.kind})`,
-      tfjsFactory(engine, cell, head),
+      tfjsFactory(engine, cell, head) as BackendFactory<CellBackendV1>,
       { ...conformanceOptions(overrides), planner: solverPlanner },
+    );
+  }
+  // The range-level backend computes every row as a step alone does: each strategy equals store-all
+  // exactly (tolerance 0).
+  for (const [cell, head] of RANGE_CASES) {
+    describeBackendConformance(
+      `tfjs ${engine.backend} v2 ${cell} (${head.kind})`,
+      tfjsFactory(engine, cell, head, {}, true) as BackendFactory<TfjsRangeBackend>,
+      { ...conformanceOptions<TfjsRangeBackend>(), tolerance: 0, planner: solverPlanner },
     );
   }
 }

@@ -4,12 +4,13 @@ import { createReferenceModel, randomBatch } from '@rewind/executor/reference';
 import { plan } from '@rewind/solver';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createCellBackend, type TfjsBatch } from './backend.js';
+import { createCellBackend, HEAD_BLOCK, type TfjsBatch } from './backend.js';
 import { modelFor } from './conformance.test-util.js';
 import { countKernels, KernelCounter } from './counts.js';
 import { createTfjsEngine, type TfjsEngine } from './engine.js';
 import { PROJECTION_BLOCK } from './fused-steps.js';
 import { createRecurrentModel } from './model.js';
+import { createRangeBackend } from './ranges.js';
 import { createTrainer } from './train.js';
 
 const engines: Record<'cpu' | 'wasm', TfjsEngine> = {
@@ -25,7 +26,7 @@ const T = 64;
 const V = 5;
 
 /** One store-all iteration (forward, backward, loss, gradients) of a small model on `engine`. */
-async function iteration(engine: TfjsEngine, cell: 'lstm' | 'gru', inputs: 'ids' | 'dense') {
+async function iteration(engine: TfjsEngine, cell: 'lstm' | 'gru', inputs: 'ids' | 'dense', ranges = false) {
   await engine.activate();
   const reference = createReferenceModel({
     cell,
@@ -43,7 +44,7 @@ async function iteration(engine: TfjsEngine, cell: 'lstm' | 'gru', inputs: 'ids'
     batch = { ...oneHot, inputs: ids, inputKind: 'ids' };
   }
   const model = modelFor(engine, cell, reference);
-  const backend = createCellBackend(model, batch);
+  const backend = ranges ? createRangeBackend(model, batch) : createCellBackend(model, batch);
   try {
     const sb = backend.stateBytes();
     const policy = plan({
@@ -108,13 +109,15 @@ describe.each(['wasm', 'cpu'] as const)('dispatch counts on %s (store-all, T = 6
       expect(d.forward.dispatches).toBe(2 * T + derived);
       // Backward: per step the head's product, its fused loss, dy Wy, the fused step gradient and
       // da U (a GRU adds dh z); every 8 steps (the default weight-gradient chunk) per weight: two concats,
-      // a transpose, the product and the bias sum, then the additions into the sums; every 32 steps the
-      // buffered step losses are summed (stack + sum).
+      // then for token ids the row scatter, otherwise a transpose and the product, and the bias sum (a
+      // product with a row of ones), then the additions into the sums; every 32 steps the buffered step
+      // losses are summed (stack + sum). The transposed sums (W, U) are transposed once, when read.
       const flushes = T / 8;
+      const w = inputs === 'ids' ? 4 : 5;
       const expected =
         cell === 'lstm'
-          ? 5 * T + flushes * (5 + 4 + 5) + (flushes - 1) * (2 + 1 + 2) + (T / 32) * 2
-          : 6 * T + flushes * (5 + 5 + 5) + (flushes - 1) * (2 + 2 + 2) + (T / 32) * 2;
+          ? 5 * T + flushes * (w + 4 + 5) + (flushes - 1) * (2 + 1 + 2) + (T / 32) * 2
+          : 6 * T + flushes * (w + 5 + 5) + (flushes - 1) * (2 + 2 + 2) + (T / 32) * 2;
       expect(d.backward.dispatches).toBe(expected);
       expect(d.forward.dispatches / T).toBeLessThanOrEqual(6);
       expect(d.backward.dispatches / T).toBeLessThanOrEqual(10);
@@ -124,6 +127,31 @@ describe.each(['wasm', 'cpu'] as const)('dispatch counts on %s (store-all, T = 6
     },
   );
 });
+
+describe.each(['wasm', 'cpu'] as const)(
+  'dispatch counts of the range backend on %s (store-all, T = 64)',
+  (backendName) => {
+    it.each([
+      ['lstm', 'ids'],
+      ['gru', 'dense'],
+    ] as const)('%s, %s inputs: the loss head once per block of 16 backward steps', async (cell, inputs) => {
+      const { diagnostic: d, total } = await iteration(engines[backendName], cell, inputs, true);
+      expect(d.backward.steps).toBe(T);
+      // Per step: the step's rows of the block's dy and dh, the fused step gradient and da U (a GRU adds
+      // dh z); per block of HEAD_BLOCK steps: two concats (states, targets), the head's product, its loss
+      // kernel and dy Wy; the weight-gradient products and loss sums as in the per-step backend.
+      const flushes = T / 8;
+      const w = inputs === 'ids' ? 4 : 5;
+      const expected =
+        cell === 'lstm'
+          ? 4 * T + (T / HEAD_BLOCK) * 5 + flushes * (w + 4 + 5) + (flushes - 1) * (2 + 1 + 2) + (T / 32) * 2
+          : 5 * T + (T / HEAD_BLOCK) * 5 + flushes * (w + 5 + 5) + (flushes - 1) * (2 + 2 + 2) + (T / 32) * 2;
+      expect(d.backward.dispatches).toBe(expected);
+      expect(d.backward.dispatches / T).toBeLessThanOrEqual(10);
+      expect(total.readbacks).toBe(2);
+    });
+  },
+);
 
 describe('read-backs of a training step', () => {
   it.each(['lstm', 'gru'] as const)('%s: the loss and the gradient norm, nothing else', async (cell) => {

@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { TfjsBackendError } from './errors.js';
+import { setNativeKernels } from './fused.js';
+import { isWasmMemory, loadNativeKernels } from './native.js';
 import {
   defaultWasmThreads,
   MAX_WASM_THREADS,
@@ -365,7 +367,9 @@ export async function createTfjsEngine(options: TfjsEngineOptions = {}): Promise
  * Make the process' wasm backend run with the requested threads: register the threaded build before the
  * backend first starts, or check the count of the one that runs.
  */
-async function startWasm(requested: number | 'auto'): Promise<{ threads: number; simd: boolean }> {
+async function startWasm(
+  requested: number | 'auto',
+): Promise<{ threads: number; simd: boolean; native: boolean }> {
   const wasm = (await import('@tensorflow/tfjs-backend-wasm')) as unknown as WasmPackage;
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
   // tfjs' `findBackend` would start initialising a registered backend: look at the started ones instead.
@@ -393,7 +397,23 @@ async function startWasm(requested: number | 'auto'): Promise<{ threads: number;
         "one wasm backend per process: create this engine with the same threads (or 'auto')",
     );
   }
-  return { threads: running, simd: simd === true };
+  const native = await startNativeKernels(started['wasm']);
+  return { threads: running, simd: simd === true, native };
+}
+
+/**
+ * Load the native step kernels (WebAssembly SIMD) on the wasm backend's memory; false where they cannot
+ * run (the fused kernels then run in JavaScript).
+ */
+async function startNativeKernels(backend: unknown): Promise<boolean> {
+  const module = (backend as { wasm?: { wasmMemory?: unknown; asm?: { memory?: unknown } } } | undefined)
+    ?.wasm;
+  // The threaded build imports a shared memory (`wasmMemory`); the others export theirs (`asm.memory`).
+  const memory = module?.wasmMemory ?? module?.asm?.memory;
+  if (!isWasmMemory(memory) || backend === undefined) return false;
+  const kernels = await loadNativeKernels(memory);
+  setNativeKernels(backend as object, kernels);
+  return kernels !== undefined;
 }
 
 async function startEngine(
@@ -408,7 +428,7 @@ async function startEngine(
     const wasm = await startWasm(requestedThreads);
     threads = wasm.threads;
     const simd = wasm.simd;
-    description = `wasm (${simd ? 'SIMD' : 'no SIMD'}, ${threads === 1 ? '1 thread' : `${threads} threads`})`;
+    description = `wasm (${simd ? 'SIMD' : 'no SIMD'}, ${threads === 1 ? '1 thread' : `${threads} threads`}${wasm.native ? ', native step kernels' : ''})`;
   } else if (backend === 'cpu') {
     await import('@tensorflow/tfjs-backend-cpu');
     await setBackend('cpu');

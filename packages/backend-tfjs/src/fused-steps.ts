@@ -34,6 +34,18 @@ export interface FusedBackwardArgs {
   readonly weight: number;
   readonly inputGradient: boolean;
   readonly sparsifier: Sparsifier | undefined;
+  /** The step's rows of a block's head ({@link FusedCell.blockHead}): the head is not computed again. */
+  readonly head?: { readonly dy: tf.Tensor2D; readonly dh: tf.Tensor2D };
+}
+
+/** The loss head of a block of steps, computed at once. Every tensor is new. */
+export interface BlockHead {
+  /** The gradient at the logits, the steps' rows in the order given (`[k B, O]`). */
+  readonly dy: tf.Tensor2D;
+  /** The gradient at the hidden states (`[k B, H]`). */
+  readonly dh: tf.Tensor2D;
+  /** The steps' losses: `[k]` (one per step) on wasm and cpu, per-row terms on WebGPU. */
+  readonly loss: tf.Tensor;
 }
 
 export interface FusedBackward {
@@ -144,16 +156,50 @@ export class FusedCell {
     }) as unknown as FusedForward;
   }
 
+  /**
+   * The loss head of steps whose hidden states are `hs` (each `[B, H]`) and targets `targets`, as three
+   * products and one loss kernel for the block instead of per step. Every row is computed as a step alone
+   * computes it (row-independent products, per-step loss sums), so results do not depend on the blocking.
+   */
+  blockHead(hs: readonly tf.Tensor2D[], targets: readonly HeadTargets[], weight: number): BlockHead {
+    const params = this.params;
+    const { wyt } = this.weights();
+    return tf.tidy(() => {
+      const h = hs.length === 1 ? (hs[0] as tf.Tensor2D) : tf.concat(hs as tf.Tensor2D[], 0);
+      const target =
+        targets.length === 1 ? (targets[0] as HeadTargets) : tf.concat(targets as tf.Tensor[], 0);
+      const y = tf.fused.matMul({ a: h, b: wyt, bias: need(params, 'by') });
+      const groups = hs.length;
+      const [dy, loss] =
+        this.head.kind === 'softmax'
+          ? (runFused(FUSED_KERNELS.softmaxLoss, { y, targets: target }, { weight, groups }) as [
+              tf.Tensor2D,
+              tf.Tensor,
+            ])
+          : (runFused(
+              FUSED_KERNELS.mseLoss,
+              { y, targets: target },
+              { scale: weight / this.head.outputs, groups },
+            ) as [tf.Tensor2D, tf.Tensor]);
+      const dh = tf.matMul(dy, need<tf.Tensor2D>(params, 'Wy')) as tf.Tensor2D;
+      return { dy, dh, loss };
+    }) as unknown as BlockHead;
+  }
+
   /** One backward step, inside the caller's `tf.tidy`. */
   backward(a: FusedBackwardArgs): FusedBackward {
     const params = this.params;
-    const { wyt } = this.weights();
     const hNext = a.next[0] as tf.Tensor2D;
     let dh: tf.Tensor2D | null = a.dNext[0] ?? null;
     let dh2: tf.Tensor2D | undefined;
     let loss: tf.Scalar | undefined;
     let headLinear: LinearContribution | undefined;
-    if (a.target !== undefined) {
+    if (a.head !== undefined) {
+      headLinear = { weight: 'Wy', bias: 'by', d: a.head.dy, input: hNext };
+      if (dh === null) dh = a.head.dh;
+      else dh2 = a.head.dh;
+    } else if (a.target !== undefined) {
+      const { wyt } = this.weights();
       const y = tf.fused.matMul({ a: hNext, b: wyt, bias: need(params, 'by') });
       const [dy, l] =
         this.head.kind === 'softmax'

@@ -1,10 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWebGpuKernels, webGpuKernelsSupported } from './fused-webgpu.js';
+import type { NativeKernels } from './native.js';
 
 // Fused step kernels of the built-in LSTM and GRU cells and of the loss heads, registered as tfjs kernels
 // (so that tfjs' engine sees them: memory accounting, tidy scopes, disposal) on the wasm and cpu
 // backends. Each replaces a dozen elementwise kernels of a step by one pass over the data, computed in
 // float64 and stored as float32. The recurrent and weight-gradient matrix products stay tfjs matMuls.
+// On wasm, the LSTM step kernels and the row scatter run in WebAssembly SIMD instead where the native
+// kernels are loaded (see `setNativeKernels`; float32 arithmetic, one pass over a step's data).
 //
 // Layouts (row-major): gate blocks of `H` columns in the order LSTM `i, f, g, o`, GRU `z, r, n`;
 // `G = gates * H`. The input projections arrive as a table `xs` of rows of `G` values and `rows` (int32,
@@ -20,6 +23,7 @@ export const FUSED_KERNELS = {
   softmaxLoss: 'RewindSoftmaxXent',
   mseLoss: 'RewindMseLoss',
   scatterRows: 'RewindScatterRows',
+  rows: 'RewindRows',
 } as const;
 
 type F32 = Float32Array;
@@ -34,6 +38,12 @@ interface OutputSpec {
  * another (the backend's vectorised kernel on wasm).
  */
 interface Context {
+  /** The native kernels and byte offsets of inputs and outputs, on wasm where they are loaded. */
+  readonly native?: {
+    readonly kernels: NativeKernels;
+    in(name: string): number;
+    out(k: number): number;
+  };
   in(name: string): F32;
   ids(name: string): Int32Array;
   has(name: string): boolean;
@@ -61,7 +71,7 @@ interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array;
   disposeData(dataId: unknown): boolean;
-  dataIdMap: { get(dataId: unknown): { id: number } };
+  dataIdMap: { get(dataId: unknown): { id: number; memoryOffset: number } };
   wasm: { cwrap(name: string, ret: null, args: string[]): (...args: number[]) => void };
 }
 
@@ -75,7 +85,15 @@ function cpuAccess(backend: CpuBackendLike): Access {
   return {
     run(inputs, outputs, scratchSizes, compute) {
       const out = outputs.map((o) => new Float32Array(size(o.shape)));
-      const scratch = scratchSizes.map((n) => new Float32Array(n));
+      const scratch: (F32 | undefined)[] = [];
+      const scratchAt = (k: number): F32 => {
+        let a = scratch[k];
+        if (a === undefined) {
+          a = new Float32Array(scratchSizes[k] ?? 0);
+          scratch[k] = a;
+        }
+        return a;
+      };
       const view = (name: string): Float32Array | Int32Array => {
         const info = inputs[name];
         if (info === undefined) throw new Error(`internal: missing input ${name}`);
@@ -86,8 +104,8 @@ function cpuAccess(backend: CpuBackendLike): Access {
         ids: (name) => view(name) as Int32Array,
         has: (name) => inputs[name] !== undefined,
         out: (k) => out[k] as F32,
-        scratch: (k) => scratch[k] as F32,
-        sigmoid: (from, to) => sigmoidLoop(scratch[from] as F32, scratch[to] as F32),
+        scratch: scratchAt,
+        sigmoid: (from, to) => sigmoidLoop(scratchAt(from), scratchAt(to)),
       });
       return outputs.map((o, k) => backend.makeTensorInfo(o.shape, 'float32', out[k] as F32));
     },
@@ -95,6 +113,16 @@ function cpuAccess(backend: CpuBackendLike): Access {
 }
 
 const wasmSigmoid = new WeakMap<object, (x: number, out: number) => void>();
+const nativeOf = new WeakMap<object, NativeKernels>();
+
+/**
+ * Make the fused kernels on the wasm backend `backend` (the backend object) run the native kernels
+ * (`undefined`: the JavaScript ones).
+ */
+export function setNativeKernels(backend: object, kernels: NativeKernels | undefined): void {
+  if (kernels === undefined) nativeOf.delete(backend);
+  else nativeOf.set(backend, kernels);
+}
 
 function wasmAccess(backend: WasmBackendLike): Access {
   let sigmoid = wasmSigmoid.get(backend);
@@ -103,31 +131,51 @@ function wasmAccess(backend: WasmBackendLike): Access {
     wasmSigmoid.set(backend, sigmoid);
   }
   const run = sigmoid;
+  const kernels = nativeOf.get(backend);
+  const offset = (info: tf.TensorInfo): number => backend.dataIdMap.get(info.dataId).memoryOffset;
   return {
     run(inputs, outputs, scratchSizes, compute) {
-      // Allocate everything first; views are fetched afresh each time (a growing heap detaches them).
+      // Allocate the outputs first; views are fetched afresh each time (a growing heap detaches them).
       const infos = outputs.map((o) => backend.makeOutput(o.shape, 'float32'));
-      const scratch = scratchSizes.map((n) => backend.makeOutput([n], 'float32'));
+      const scratch: (tf.TensorInfo | undefined)[] = [];
+      const scratchAt = (k: number): tf.TensorInfo => {
+        let info = scratch[k];
+        if (info === undefined) {
+          info = backend.makeOutput([scratchSizes[k] ?? 0], 'float32');
+          scratch[k] = info;
+        }
+        return info;
+      };
+      const input = (name: string): tf.TensorInfo => {
+        const info = inputs[name];
+        if (info === undefined) throw new Error(`internal: missing input ${name}`);
+        return info;
+      };
       try {
-        const view = (name: string): Float32Array | Int32Array => {
-          const info = inputs[name];
-          if (info === undefined) throw new Error(`internal: missing input ${name}`);
-          return backend.typedArrayFromHeap(info);
-        };
+        const view = (name: string): Float32Array | Int32Array => backend.typedArrayFromHeap(input(name));
         compute({
+          ...(kernels === undefined
+            ? {}
+            : {
+                native: {
+                  kernels,
+                  in: (name: string) => offset(input(name)),
+                  out: (k: number) => offset(infos[k] as tf.TensorInfo),
+                },
+              }),
           in: (name) => view(name) as F32,
           ids: (name) => view(name) as Int32Array,
           has: (name) => inputs[name] !== undefined,
           out: (k) => backend.typedArrayFromHeap(infos[k] as tf.TensorInfo) as F32,
-          scratch: (k) => backend.typedArrayFromHeap(scratch[k] as tf.TensorInfo) as F32,
+          scratch: (k) => backend.typedArrayFromHeap(scratchAt(k)) as F32,
           sigmoid: (from, to) =>
             run(
-              backend.dataIdMap.get((scratch[from] as tf.TensorInfo).dataId).id,
-              backend.dataIdMap.get((scratch[to] as tf.TensorInfo).dataId).id,
+              backend.dataIdMap.get(scratchAt(from).dataId).id,
+              backend.dataIdMap.get(scratchAt(to).dataId).id,
             ),
         });
       } finally {
-        for (const info of scratch) backend.disposeData(info.dataId);
+        for (const info of scratch) if (info !== undefined) backend.disposeData(info.dataId);
       }
       return infos;
     },
@@ -148,6 +196,22 @@ const ACCESS: Record<string, (backend: unknown) => Access> = {
  * and gates (`B 4H` each), `2 c` and its sigmoid (`B H` each).
  */
 function lstmForward(ctx: Context, B: number, H: number, keep: boolean): void {
+  const native = ctx.native;
+  if (native !== undefined && H % 4 === 0) {
+    native.kernels.lstmForward(
+      native.in('xs'),
+      native.in('rows'),
+      native.in('hu'),
+      native.in('cPrev'),
+      native.out(0),
+      native.out(1),
+      native.out(2),
+      B,
+      H,
+      keep ? 1 : 0,
+    );
+    return;
+  }
   const G = 4 * H;
   {
     const xs = ctx.in('xs');
@@ -211,6 +275,21 @@ function lstmForward(ctx: Context, B: number, H: number, keep: boolean): void {
 
 /** LSTM backward step: `da` (`[B, 4H]`) and `dc_prev` (`[B, H]`) from `dh` (+ `dh2`), `dc`, saved, `c_prev`. */
 function lstmBackward(ctx: Context, B: number, H: number): void {
+  const native = ctx.native;
+  if (native !== undefined && H % 4 === 0) {
+    native.kernels.lstmBackward(
+      native.in('dh'),
+      ctx.has('dh2') ? native.in('dh2') : 0,
+      ctx.has('dc') ? native.in('dc') : 0,
+      native.in('saved'),
+      native.in('cPrev'),
+      native.out(0),
+      native.out(1),
+      B,
+      H,
+    );
+    return;
+  }
   const dh = ctx.in('dh');
   const dh2 = ctx.has('dh2') ? ctx.in('dh2') : undefined;
   const dc = ctx.has('dc') ? ctx.in('dc') : undefined;
@@ -339,11 +418,17 @@ function gruBackward(ctx: Context, B: number, H: number): void {
   }
 }
 
-/** Softmax cross-entropy of logits `y` (`[B, V]`) at class ids: `dy` (`[B, V]`) and the loss (scalar). */
-function softmaxLoss(ctx: Context, B: number, V: number, weight: number): void {
+/**
+ * Softmax cross-entropy of logits `y` (`[B, V]`) at class ids: `dy` (`[B, V]`) and the loss of each of
+ * `groups` consecutive equal groups of rows (each summed in float64, then weighted: a group is one step's
+ * batch, so a block of steps gives each step's loss exactly as a step alone would).
+ */
+function softmaxLoss(ctx: Context, B: number, V: number, weight: number, groups: number): void {
   const y = ctx.in('y');
   const targets = ctx.ids('targets');
   const dy = ctx.out(0);
+  const losses = ctx.out(1);
+  const per = B / groups;
   let total = 0;
   for (let r = 0; r < B; r++) {
     const o = r * V;
@@ -360,22 +445,33 @@ function softmaxLoss(ctx: Context, B: number, V: number, weight: number): void {
     const scale = weight / sum;
     for (let k = 0; k < V; k++) dy[o + k] = (dy[o + k] as number) * scale;
     dy[o + target] = (dy[o + target] as number) - weight;
+    if ((r + 1) % per === 0) {
+      losses[(r + 1) / per - 1] = weight * total;
+      total = 0;
+    }
   }
-  ctx.out(1)[0] = weight * total;
 }
 
-/** Squared error of `y` against `targets` (`[B, O]`) scaled by `scale`: `dy` and the loss (scalar). */
-function mseLoss(ctx: Context, n: number, scale: number): void {
+/**
+ * Squared error of `y` against `targets` (`n` values) scaled by `scale`: `dy` and the loss of each of
+ * `groups` consecutive equal groups of values.
+ */
+function mseLoss(ctx: Context, n: number, scale: number, groups: number): void {
   const y = ctx.in('y');
   const targets = ctx.in('targets');
   const dy = ctx.out(0);
+  const losses = ctx.out(1);
+  const per = n / groups;
   let total = 0;
   for (let k = 0; k < n; k++) {
     const err = (y[k] as number) - (targets[k] as number);
     total += err * err;
     dy[k] = 2 * scale * err;
+    if ((k + 1) % per === 0) {
+      losses[(k + 1) / per - 1] = scale * total;
+      total = 0;
+    }
   }
-  ctx.out(1)[0] = scale * total;
 }
 
 /**
@@ -383,6 +479,11 @@ function mseLoss(ctx: Context, n: number, scale: number): void {
  * (the weight gradient of token-id inputs, transposed).
  */
 function scatterRows(ctx: Context, N: number, G: number): void {
+  const native = ctx.native;
+  if (native !== undefined && G % 4 === 0) {
+    native.kernels.scatterRows(native.in('d'), native.in('ids'), native.out(0), N, G);
+    return;
+  }
   const d = ctx.in('d');
   const ids = ctx.ids('ids');
   const out = ctx.out(0);
@@ -391,6 +492,11 @@ function scatterRows(ctx: Context, N: number, G: number): void {
     const i = r * G;
     for (let k = 0; k < G; k++) out[o + k] = (out[o + k] as number) + (d[i + k] as number);
   }
+}
+
+/** Rows `start .. start + count - 1` of `x` (`[N, C]`), copied (tfjs' wasm `Slice` copies element-wise). */
+function rows(ctx: Context, start: number, count: number, C: number): void {
+  ctx.out(0).set(ctx.in('x').subarray(start * C, (start + count) * C));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -404,6 +510,21 @@ interface KernelDef {
 }
 
 const dims = (info: tf.TensorInfo | undefined): number[] => (info === undefined ? [] : info.shape);
+
+/**
+ * The loss kernels' `groups` attribute: absent, one scalar loss; `k`, a loss per group of `rows / k`
+ * consecutive rows (`[k]`).
+ */
+function lossGroups(
+  attrs: Readonly<Record<string, unknown>>,
+  rows: number,
+): { count: number; shape: number[] } {
+  const k = attrs['groups'];
+  if (k === undefined) return { count: 1, shape: [] };
+  if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || rows % k !== 0)
+    throw new Error(`internal: ${String(k)} loss groups for ${rows} rows`);
+  return { count: k, shape: [k] };
+}
 
 const KERNELS: readonly KernelDef[] = [
   {
@@ -457,8 +578,9 @@ const KERNELS: readonly KernelDef[] = [
     run(access, inputs, attrs) {
       const [B = 0, V = 0] = dims(inputs['y']);
       const weight = attrs['weight'] as number;
-      return access.run(inputs, [{ shape: [B, V] }, { shape: [] }], [], (ctx) =>
-        softmaxLoss(ctx, B, V, weight),
+      const groups = lossGroups(attrs, B);
+      return access.run(inputs, [{ shape: [B, V] }, { shape: groups.shape }], [], (ctx) =>
+        softmaxLoss(ctx, B, V, weight, groups.count),
       );
     },
   },
@@ -467,7 +589,10 @@ const KERNELS: readonly KernelDef[] = [
     run(access, inputs, attrs) {
       const shape = dims(inputs['y']);
       const scale = attrs['scale'] as number;
-      return access.run(inputs, [{ shape }, { shape: [] }], [], (ctx) => mseLoss(ctx, size(shape), scale));
+      const groups = lossGroups(attrs, shape[0] ?? 0);
+      return access.run(inputs, [{ shape }, { shape: groups.shape }], [], (ctx) =>
+        mseLoss(ctx, size(shape), scale, groups.count),
+      );
     },
   },
   {
@@ -481,7 +606,36 @@ const KERNELS: readonly KernelDef[] = [
       });
     },
   },
+  {
+    name: FUSED_KERNELS.rows,
+    run(access, inputs, attrs) {
+      const [N = 0, C = 0] = dims(inputs['x']);
+      const start = attrs['start'] as number;
+      const count = attrs['count'] as number;
+      if (
+        !(
+          Number.isInteger(start) &&
+          Number.isInteger(count) &&
+          start >= 0 &&
+          count >= 0 &&
+          start + count <= N
+        )
+      )
+        throw new Error(`internal: rows ${start} + ${count} of ${N}`);
+      return access.run(inputs, [{ shape: [count, C] }], [], (ctx) => rows(ctx, start, count, C));
+    },
+  },
 ];
+
+/**
+ * Rows `start .. start + count - 1` of the matrix `x`: one copy with this package's kernel where it is
+ * registered (wasm, cpu), tfjs' `slice` elsewhere.
+ */
+export function sliceRows(x: tf.Tensor2D, start: number, count: number): tf.Tensor2D {
+  if (tf.getKernel(FUSED_KERNELS.rows, tf.getBackend()) === undefined)
+    return tf.slice(x, [start, 0], [count, x.shape[1]]);
+  return runFused(FUSED_KERNELS.rows, { x }, { start, count })[0] as tf.Tensor2D;
+}
 
 /**
  * Register the fused kernels for `backendName` when this package has an implementation for it (wasm, cpu

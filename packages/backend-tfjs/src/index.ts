@@ -29,4 +29,10 @@ export {
   type TfjsModel,
 } from './model.js';
 export { type AdamOptions, adam, globalNormClip, type Optimizer, type SgdOptions, sgd } from './optimizer.js';
-export { createTfjsTrainable, createTrainer, type TrainerOptions } from './train.js';
+export { createRangeBackend, type TfjsRangeBackend } from './ranges.js';
+export {
+  createTfjsTrainable,
+  createTrainer,
+  type TfjsTrainableOptions,
+  type TrainerOptions,
+} from './train.js';

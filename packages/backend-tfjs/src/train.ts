@@ -16,6 +16,16 @@ import {
 } from './backend.js';
 import type { TfjsModel } from './model.js';
 import { adam, globalNormClip, type Optimizer, sgd } from './optimizer.js';
+import { createRangeBackend, type TfjsRangeBackend } from './ranges.js';
+
+/** Options of `createTfjsTrainable`: the cell backend's, and which interface it binds. */
+export interface TfjsTrainableOptions extends CellBackendOptions {
+  /**
+   * Bind the range-level backend (`createRangeBackend`, default true): whole policy ranges, the loss heads
+   * of backward ranges in blocks. False: the per-step backend (`createCellBackend`). Results are the same.
+   */
+  readonly ranges?: boolean;
+}
 
 /** The tfjs optimizer (on the device) for an optimizer configuration of the executor. */
 function deviceOptimizer(config: ResolvedOptimizerConfig): Optimizer {
@@ -36,22 +46,26 @@ function deviceOptimizer(config: ResolvedOptimizerConfig): Optimizer {
  */
 export function createTfjsTrainable(
   model: TfjsModel,
-  options: CellBackendOptions = {},
+  options: TfjsTrainableOptions = {},
 ): TrainableV1<TfjsBatch> & { readonly model: TfjsModel } {
+  const { ranges = true, ...backendOptions } = options;
   return {
     specificationVersion: 'rewind-trainable-v1',
     name: `tfjs-${model.engine.backend}/${model.name}`,
     model,
     stateBytes: (batchSize) => model.stateBytes(batchSize),
-    bind: (batch) => createCellBackend(model, batch, options),
+    bind: (batch) =>
+      ranges
+        ? createRangeBackend(model, batch, backendOptions)
+        : createCellBackend(model, batch, backendOptions),
     release(backend: CellBackend) {
-      (backend as TfjsCellBackend).release();
+      (backend as TfjsCellBackend | TfjsRangeBackend).release();
     },
     createOptimizer(config): TrainableOptimizer {
       const optimizer = deviceOptimizer(config);
       return {
         async step(backend, clipNorm) {
-          const grads = (backend as TfjsCellBackend).gradientTensors();
+          const grads = (backend as TfjsCellBackend | TfjsRangeBackend).gradientTensors();
           const { norm, scale } = globalNormClip(grads, clipNorm);
           try {
             const gradientNorm = (await norm.data())[0] ?? 0;
@@ -67,7 +81,7 @@ export function createTfjsTrainable(
         dispose: () => optimizer.dispose(),
       };
     },
-    sparsityStats: (backend) => (backend as TfjsCellBackend).sparsityStats(),
+    sparsityStats: (backend) => (backend as TfjsCellBackend | TfjsRangeBackend).sparsityStats(),
   };
 }
 
@@ -76,7 +90,7 @@ export interface TrainerOptions extends ExecutorTrainerOptions {
   /** The optimizer, the same configuration on every backend (e.g. `{ kind: 'adam', learningRate: 3e-3 }`). */
   readonly optimizer: OptimizerConfig;
   /** Options of the cell backend built for every batch (sparsified backward, weight-gradient chunks). */
-  readonly backend?: CellBackendOptions;
+  readonly backend?: TfjsTrainableOptions;
 }
 
 /**

@@ -1,0 +1,157 @@
+import {
+  adaptV1,
+  type BackwardRangeRequest,
+  type CellBackendV2,
+  type ForwardRangeRequest,
+  type ForwardRangeResult,
+  type GradientReadout,
+} from '@rewind/executor';
+import type * as tf from '@tensorflow/tfjs-core';
+import {
+  blockBackwards,
+  type CellBackendOptions,
+  createCellBackend,
+  HEAD_BLOCK,
+  type StepDispatchCounts,
+  type TfjsBatch,
+  type TfjsCellBackend,
+  type TfjsGradient,
+  type TfjsHidden,
+  type TfjsInternal,
+} from './backend.js';
+import type { TfjsModel } from './model.js';
+import type { SparsityStats } from './sparsity.js';
+
+/** A `rewind-backend-v2` backend over one model and one batch, on tfjs: the policy's ranges whole. */
+export interface TfjsRangeBackend extends CellBackendV2<TfjsHidden, TfjsInternal, TfjsGradient> {
+  /** The model whose parameters the steps read. */
+  readonly model: TfjsModel;
+  /** `B`. */
+  readonly batchSize: number;
+  /** The per-step backend underneath (same handles, same accumulators). */
+  readonly perStep: TfjsCellBackend;
+  /** Reset the gradients, the loss and the sparsity statistics (synchronous). */
+  zeroGradients(): void;
+  /** Handles handed out and not yet disposed. */
+  liveHandles(): number;
+  /** See {@link TfjsCellBackend.dispatchCounts}. */
+  dispatchCounts(): StepDispatchCounts;
+  /** See {@link TfjsCellBackend.gradientTensors}. */
+  gradientTensors(): Readonly<Record<string, tf.Tensor>>;
+  /** See {@link TfjsCellBackend.sparsityStats}. */
+  sparsityStats(): Promise<SparsityStats | undefined>;
+  /** The loss accumulated since the last `zeroGradients()` (an asynchronous read-back). */
+  loss(): Promise<number>;
+  /** A snapshot of the gradients (asynchronous read-backs). */
+  readGradients(): Promise<GradientReadout>;
+  /** Release the batch's tensors and the accumulators. */
+  release(): void;
+}
+
+/**
+ * Create the `rewind-backend-v2` backend of one model and one batch: the policy's forward and backward
+ * ranges as whole operations. Forward ranges run their steps as `createCellBackend`'s do; a backward range
+ * of the built-in LSTM or GRU (fused kernels, a loss at every step) computes the loss head of its steps
+ * whose internal states are held in blocks of up to {@link HEAD_BLOCK} steps (three products and one loss
+ * kernel per block instead of per step), and recomputes the others just in time. Every row is computed as
+ * a step alone computes it, so losses and gradients are bitwise those of the per-step backend, for every
+ * policy. Other cells run every range step by step.
+ */
+export function createRangeBackend(
+  model: TfjsModel,
+  batch: TfjsBatch,
+  options: CellBackendOptions = {},
+): TfjsRangeBackend {
+  const inner = createCellBackend(model, batch, options);
+  const adapted = adaptV1(inner);
+  const block = blockBackwards.get(inner);
+  const T = inner.steps;
+
+  /** Steps `from .. to` whose sources are held internal states, in blocks aligned to windows from T. */
+  const backwardInternal = (
+    internals: readonly TfjsInternal[],
+    dh: TfjsGradient | null,
+    from: number,
+    run: (internals: readonly TfjsInternal[], dh: TfjsGradient | null, from: number) => TfjsGradient,
+  ): TfjsGradient => {
+    let g = dh;
+    let i = 0;
+    try {
+      while (i < internals.length) {
+        const t = from - i;
+        // The block ends at the window boundary below t (windows of HEAD_BLOCK steps counted from T).
+        const room = HEAD_BLOCK - ((T - t) % HEAD_BLOCK);
+        const n = Math.min(room, internals.length - i);
+        const next = run(internals.slice(i, i + n), g, t);
+        if (g !== dh && g !== null) inner.dispose(g);
+        g = next;
+        i += n;
+      }
+    } catch (error) {
+      if (g !== dh && g !== null) inner.dispose(g);
+      throw error;
+    }
+    return g as TfjsGradient;
+  };
+
+  const backwardRange = async (
+    request: BackwardRangeRequest<TfjsHidden, TfjsInternal, TfjsGradient>,
+  ): Promise<TfjsGradient> => {
+    if (block === undefined) return adapted.backwardRange(request);
+    let dh = request.dh;
+    let i = 0;
+    const count = request.from - request.to + 1;
+    try {
+      while (i < count) {
+        const t = request.from - i;
+        const source = request.sources[i];
+        let next: TfjsGradient;
+        if (source !== undefined && 'internal' in source) {
+          // The run of held internal states starting here.
+          const internals: TfjsInternal[] = [];
+          while (i + internals.length < count) {
+            const s = request.sources[i + internals.length];
+            if (s === undefined || !('internal' in s)) break;
+            internals.push(s.internal);
+          }
+          next = backwardInternal(internals, dh, t, block);
+          i += internals.length;
+        } else {
+          // Recompute step t from the held state at t - 1, then run it (with its head) on its own.
+          next = await adapted.backwardRange({ from: t, to: t, sources: [source as never], dh });
+          i += 1;
+        }
+        if (dh !== request.dh && dh !== null) inner.dispose(dh);
+        dh = next;
+      }
+    } catch (error) {
+      if (dh !== request.dh && dh !== null) inner.dispose(dh);
+      throw error;
+    }
+    return dh as TfjsGradient;
+  };
+
+  return {
+    specificationVersion: 'rewind-backend-v2',
+    name: inner.name,
+    steps: T,
+    model: inner.model,
+    batchSize: inner.batchSize,
+    perStep: inner,
+    stateBytes: () => inner.stateBytes(),
+    initialState: () => inner.initialState(),
+    forwardRange: (request: ForwardRangeRequest<TfjsHidden>) =>
+      adapted.forwardRange(request) as Promise<ForwardRangeResult<TfjsHidden, TfjsInternal>>,
+    hiddenOf: (internal) => inner.hiddenOf(internal),
+    backwardRange,
+    dispose: (handle) => inner.dispose(handle),
+    zeroGradients: () => inner.zeroGradients(),
+    loss: () => inner.loss(),
+    readGradients: () => inner.readGradients(),
+    liveHandles: () => inner.liveHandles(),
+    dispatchCounts: () => inner.dispatchCounts(),
+    gradientTensors: () => inner.gradientTensors(),
+    sparsityStats: () => inner.sparsityStats(),
+    release: () => inner.release(),
+  };
+}
