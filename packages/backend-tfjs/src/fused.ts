@@ -6,7 +6,7 @@ import type { NativeKernels } from './native.js';
 // (so that tfjs' engine sees them: memory accounting, tidy scopes, disposal) on the wasm and cpu
 // backends. Each replaces a dozen elementwise kernels of a step by one pass over the data, computed in
 // float64 and stored as float32. The recurrent and weight-gradient matrix products stay tfjs matMuls.
-// On wasm, the LSTM step kernels and the row scatter run in WebAssembly SIMD instead where the native
+// On wasm, the LSTM and GRU step kernels and the row scatter run in WebAssembly SIMD instead where the native
 // kernels are loaded (see `setNativeKernels`; float32 arithmetic, one pass over a step's data).
 //
 // Layouts (row-major): gate blocks of `H` columns in the order LSTM `i, f, g, o`, GRU `z, r, n`;
@@ -324,6 +324,21 @@ function lstmBackward(ctx: Context, B: number, H: number): void {
  * pre-activations and gates (`B 2H` each), `2 a_n` and its sigmoid (`B H` each).
  */
 function gruForward(ctx: Context, B: number, H: number): void {
+  const native = ctx.native;
+  if (native !== undefined && H % 4 === 0) {
+    native.kernels.gruForward(
+      native.in('xs'),
+      native.in('rows'),
+      native.in('hu'),
+      native.in('bu'),
+      native.in('hPrev'),
+      native.out(0),
+      native.out(1),
+      B,
+      H,
+    );
+    return;
+  }
   const G = 3 * H;
   {
     const xs = ctx.in('xs');
@@ -387,6 +402,21 @@ function gruForward(ctx: Context, B: number, H: number): void {
 
 /** GRU backward step: `dax`, `dah` (`[B, 3H]`) and `dh z` (`[B, H]`, the direct part of `dh_prev`). */
 function gruBackward(ctx: Context, B: number, H: number): void {
+  const native = ctx.native;
+  if (native !== undefined && H % 4 === 0) {
+    native.kernels.gruBackward(
+      native.in('dh'),
+      ctx.has('dh2') ? native.in('dh2') : 0,
+      native.in('saved'),
+      native.in('hPrev'),
+      native.out(0),
+      native.out(1),
+      native.out(2),
+      B,
+      H,
+    );
+    return;
+  }
   const dh = ctx.in('dh');
   const dh2 = ctx.has('dh2') ? ctx.in('dh2') : undefined;
   const saved = ctx.in('saved');

@@ -184,6 +184,92 @@ describe('native kernels', () => {
       }
     });
 
+    it('GRU forward equals the float64 step, extreme inputs included', async () => {
+      const a = await arena(shared);
+      const G3 = 3 * H;
+      const xs = randoms(V * G3, 11, 3);
+      const extremes = [100, -100, 88.7, -88.7, 0, 20, -20, 1e4, -1e4, Infinity, -Infinity];
+      extremes.forEach((v, i) => {
+        xs[i * 5] = v;
+      });
+      const rows = Int32Array.from([1, 3, 1]);
+      const hu = randoms(B * G3, 12, 2);
+      const bu = randoms(G3, 13, 1);
+      const hPrev = randoms(B * H, 14, 1);
+      const p = {
+        xs: a.put(xs),
+        rows: a.put(rows),
+        hu: a.put(hu),
+        bu: a.put(bu),
+        hPrev: a.put(hPrev),
+        h: a.zeros(B * H),
+        saved: a.zeros(B * 4 * H),
+      };
+      a.kernels.gruForward(p.xs, p.rows, p.hu, p.bu, p.hPrev, p.h, p.saved, B, H);
+      const h = new Float64Array(B * H);
+      const saved = new Float64Array(B * 4 * H);
+      for (let r = 0; r < B; r++) {
+        for (let j = 0; j < H; j++) {
+          const x = (k: number): number => xs[(rows[r] as number) * G3 + k * H + j] as number;
+          const u = (k: number): number => (hu[r * G3 + k * H + j] as number) + (bu[k * H + j] as number);
+          const z = sigmoid(Math.fround(Math.fround(x(0) + (hu[r * G3 + j] as number)) + (bu[j] as number)));
+          const rr = sigmoid(
+            Math.fround(Math.fround(x(1) + (hu[r * G3 + H + j] as number)) + (bu[H + j] as number)),
+          );
+          const hn = Math.fround(u(2));
+          const n = tanh(x(2) + rr * hn);
+          h[r * H + j] = n + z * ((hPrev[r * H + j] as number) - n);
+          [z, rr, n, hn].forEach((v, k) => {
+            saved[r * 4 * H + k * H + j] = v;
+          });
+        }
+      }
+      expectClose(a.read(p.h, B * H), h, 4e-7, 'h');
+      expectClose(a.read(p.saved, B * 4 * H), saved, 4e-7, 'saved');
+    });
+
+    it('GRU backward equals the float64 step, with and without the second dh', async () => {
+      const a = await arena(shared);
+      const G3 = 3 * H;
+      const saved = randoms(B * 4 * H, 15, 1).map((v, i) => (Math.floor(i / H) % 4 < 2 ? Math.abs(v) : v));
+      const dh = randoms(B * H, 16, 1);
+      const dh2 = randoms(B * H, 17, 1);
+      const hPrev = randoms(B * H, 18, 1);
+      for (const withDh2 of [true, false]) {
+        const p = {
+          dh: a.put(dh),
+          dh2: withDh2 ? a.put(dh2) : 0,
+          saved: a.put(saved),
+          hPrev: a.put(hPrev),
+          dax: a.zeros(B * G3),
+          dah: a.zeros(B * G3),
+          dhz: a.zeros(B * H),
+        };
+        a.kernels.gruBackward(p.dh, p.dh2, p.saved, p.hPrev, p.dax, p.dah, p.dhz, B, H);
+        const dax = new Float64Array(B * G3);
+        const dah = new Float64Array(B * G3);
+        const dhz = new Float64Array(B * H);
+        for (let r = 0; r < B; r++) {
+          for (let j = 0; j < H; j++) {
+            const sv = (k: number): number => saved[r * 4 * H + k * H + j] as number;
+            const [z, rr, n, hn] = [sv(0), sv(1), sv(2), sv(3)];
+            const d = (dh[r * H + j] as number) + (withDh2 ? (dh2[r * H + j] as number) : 0);
+            const dan = d * (1 - z) * (1 - n * n);
+            const daz = d * ((hPrev[r * H + j] as number) - n) * z * (1 - z);
+            const dar = dan * hn * rr * (1 - rr);
+            [daz, dar, dan].forEach((v, k) => {
+              dax[r * G3 + k * H + j] = v;
+              dah[r * G3 + k * H + j] = k === 2 ? dan * rr : v;
+            });
+            dhz[r * H + j] = d * z;
+          }
+        }
+        expectClose(a.read(p.dax, B * G3), dax, 1e-6, `dax (dh2 ${withDh2})`);
+        expectClose(a.read(p.dah, B * G3), dah, 1e-6, `dah (dh2 ${withDh2})`);
+        expectClose(a.read(p.dhz, B * H), dhz, 1e-6, `dhz (dh2 ${withDh2})`);
+      }
+    });
+
     it('scatters rows by id, adding rows that share an id', async () => {
       const a = await arena(shared);
       const N = 5;

@@ -29,6 +29,29 @@ export interface NativeKernels {
     batch: number,
     hidden: number,
   ): void;
+  gruForward(
+    xs: number,
+    rows: number,
+    hu: number,
+    bu: number,
+    hPrev: number,
+    h: number,
+    saved: number,
+    batch: number,
+    hidden: number,
+  ): void;
+  /** `dh2` is 0 when absent. */
+  gruBackward(
+    dh: number,
+    dh2: number,
+    saved: number,
+    hPrev: number,
+    dax: number,
+    dah: number,
+    dhz: number,
+    batch: number,
+    hidden: number,
+  ): void;
   /** `out` zeroed by the caller; `width` a multiple of 4. */
   scatterRows(d: number, ids: number, out: number, rows: number, width: number): void;
 }
@@ -93,9 +116,23 @@ export async function loadNativeKernels(memory: WasmMemory): Promise<NativeKerne
     const e = instance.exports as Record<string, ((...args: number[]) => void) | undefined>;
     const forward = e['lstm_forward'];
     const backward = e['lstm_backward'];
+    const gruForward = e['gru_forward'];
+    const gruBackward = e['gru_backward'];
     const scatter = e['scatter_rows'];
-    if (forward !== undefined && backward !== undefined && scatter !== undefined)
-      kernels = { lstmForward: forward, lstmBackward: backward, scatterRows: scatter };
+    if (
+      forward !== undefined &&
+      backward !== undefined &&
+      gruForward !== undefined &&
+      gruBackward !== undefined &&
+      scatter !== undefined
+    )
+      kernels = {
+        lstmForward: forward,
+        lstmBackward: backward,
+        gruForward,
+        gruBackward,
+        scatterRows: scatter,
+      };
   } catch {
     // No SIMD (or an incompatible memory): the JavaScript kernels run instead.
     kernels = null;
