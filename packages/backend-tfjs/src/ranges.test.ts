@@ -84,6 +84,27 @@ describe('createRangeBackend', () => {
     },
   );
 
+  it('with the sparsified backward: the same loss, gradients and statistics as the per-step backend', async () => {
+    const { model, batch } = setup('lstm', 'softmax', 'ids');
+    const options = { sparsity: { targetSparsity: 0.6 } };
+    const perStep = createCellBackend(model, batch, options);
+    const ranges = createRangeBackend(model, batch, options);
+    try {
+      const policy = policies(perStep.stateBytes())['msm 10%'] as Policy;
+      const expected = await runPolicy(perStep, policy);
+      const result = await runPolicy(ranges, policy);
+      expect(result.loss).toBe(expected.loss);
+      expect(await ranges.readGradients()).toEqual(await perStep.readGradients());
+      const stats = await ranges.sparsityStats();
+      expect(stats).toEqual(await perStep.sparsityStats());
+      expect(stats?.sparsity ?? 0).toBeGreaterThan(0.3);
+    } finally {
+      perStep.release();
+      ranges.release();
+      model.dispose();
+    }
+  });
+
   it('refuses a misordered backward range before touching the gradients, and leaks nothing', async () => {
     const before = tf.memory().numTensors;
     const { model, batch } = setup('lstm', 'softmax', 'ids');
