@@ -87,18 +87,15 @@ export interface TfjsGradient {
   readonly tensors: StateTensors;
 }
 
-/** A `rewind-backend-v1` backend over one model and one batch, on tfjs. */
-export interface TfjsCellBackend extends CellBackendV1<TfjsHidden, TfjsInternal, TfjsGradient> {
+/**
+ * What the tfjs backends of one batch, per step and per range, have besides their cell interface: the
+ * model, the diagnostics and the release of the batch's tensors.
+ */
+export interface TfjsBatchBackend {
   /** The model whose parameters the steps read. */
   readonly model: TfjsModel;
   /** `B`. */
   readonly batchSize: number;
-  /** A fresh handle holding `h_0` (synchronous). */
-  initialState(): TfjsHidden;
-  /** Forward step `t` (synchronous). */
-  forward(hPrev: TfjsHidden, t: number, keepInternal: boolean): ForwardResultV1<TfjsHidden, TfjsInternal>;
-  /** Backward step `t` (synchronous). */
-  backward(internal: TfjsInternal, dh: TfjsGradient | null, t: number): TfjsGradient;
   /** Reset the gradients, the loss and the sparsity statistics (synchronous). */
   zeroGradients(): void;
   /** Handles handed out and not yet disposed. */
@@ -121,6 +118,22 @@ export interface TfjsCellBackend extends CellBackendV1<TfjsHidden, TfjsInternal,
   readGradients(): Promise<GradientReadout>;
   /** Release the batch's tensors and the accumulators. Live handles stay valid until disposed. */
   release(): void;
+}
+
+/** A `rewind-backend-v1` backend over one model and one batch, on tfjs. */
+export interface TfjsCellBackend
+  extends CellBackendV1<TfjsHidden, TfjsInternal, TfjsGradient>,
+    TfjsBatchBackend {
+  /** A fresh handle holding `h_0` (synchronous). */
+  initialState(): TfjsHidden;
+  /** Forward step `t` (synchronous). */
+  forward(hPrev: TfjsHidden, t: number, keepInternal: boolean): ForwardResultV1<TfjsHidden, TfjsInternal>;
+  /** Backward step `t` (synchronous). */
+  backward(internal: TfjsInternal, dh: TfjsGradient | null, t: number): TfjsGradient;
+  zeroGradients(): void;
+  liveHandles(): number;
+  loss(): Promise<number>;
+  readGradients(): Promise<GradientReadout>;
 }
 
 interface HiddenHandle extends TfjsHidden {

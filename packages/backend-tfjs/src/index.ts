@@ -3,6 +3,7 @@ export {
   createCellBackend,
   type StepDispatchCounts,
   type TfjsBatch,
+  type TfjsBatchBackend,
   type TfjsCellBackend,
   type TfjsGradient,
   type TfjsHidden,

@@ -6,46 +6,30 @@ import {
   type ForwardRangeResult,
   type GradientReadout,
 } from '@rewind/executor';
-import type * as tf from '@tensorflow/tfjs-core';
 import {
   blockBackwards,
   type CellBackendOptions,
   createCellBackend,
   HEAD_BLOCK,
-  type StepDispatchCounts,
   type TfjsBatch,
+  type TfjsBatchBackend,
   type TfjsCellBackend,
   type TfjsGradient,
   type TfjsHidden,
   type TfjsInternal,
 } from './backend.js';
 import type { TfjsModel } from './model.js';
-import type { SparsityStats } from './sparsity.js';
 
 /** A `rewind-backend-v2` backend over one model and one batch, on tfjs: the policy's ranges whole. */
-export interface TfjsRangeBackend extends CellBackendV2<TfjsHidden, TfjsInternal, TfjsGradient> {
-  /** The model whose parameters the steps read. */
-  readonly model: TfjsModel;
-  /** `B`. */
-  readonly batchSize: number;
+export interface TfjsRangeBackend
+  extends CellBackendV2<TfjsHidden, TfjsInternal, TfjsGradient>,
+    TfjsBatchBackend {
   /** The per-step backend underneath (same handles, same accumulators). */
   readonly perStep: TfjsCellBackend;
-  /** Reset the gradients, the loss and the sparsity statistics (synchronous). */
   zeroGradients(): void;
-  /** Handles handed out and not yet disposed. */
   liveHandles(): number;
-  /** See {@link TfjsCellBackend.dispatchCounts}. */
-  dispatchCounts(): StepDispatchCounts;
-  /** See {@link TfjsCellBackend.gradientTensors}. */
-  gradientTensors(): Readonly<Record<string, tf.Tensor>>;
-  /** See {@link TfjsCellBackend.sparsityStats}. */
-  sparsityStats(): Promise<SparsityStats | undefined>;
-  /** The loss accumulated since the last `zeroGradients()` (an asynchronous read-back). */
   loss(): Promise<number>;
-  /** A snapshot of the gradients (asynchronous read-backs). */
   readGradients(): Promise<GradientReadout>;
-  /** Release the batch's tensors and the accumulators. */
-  release(): void;
 }
 
 /**
