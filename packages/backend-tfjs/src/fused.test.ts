@@ -74,15 +74,21 @@ async function run(
 describe.each(['cpu', 'wasm'] as const)('fused step kernels on %s', (backendName) => {
   const engine = engines[backendName];
 
-  it.each(['lstm', 'gru'] as const)(
-    '%s: token-id inputs (a row gather of W^T + b) equal the float64 reference on one-hot inputs',
-    async (cell) => {
+  // H = 8 runs the native kernels on wasm, H = 5 (not a multiple of 4) the JavaScript ones.
+  it.each([
+    ['lstm', 5],
+    ['gru', 5],
+    ['lstm', 8],
+    ['gru', 8],
+  ] as const)(
+    '%s, H = %i: token-id inputs (a row gather of W^T + b) equal the float64 reference on one-hot inputs',
+    async (cell, hiddenSize) => {
       await engine.activate();
       const V = 7;
       const reference = createReferenceModel({
         cell,
         inputSize: V,
-        hiddenSize: 5,
+        hiddenSize,
         head: { kind: 'softmax', classes: V },
         seed: 21,
       });
@@ -104,15 +110,20 @@ describe.each(['cpu', 'wasm'] as const)('fused step kernels on %s', (backendName
     },
   );
 
-  it.each(['lstm', 'gru'] as const)(
-    '%s: dense inputs across projection blocks equal the float64 reference (T = 2 blocks + 3)',
-    async (cell) => {
+  it.each([
+    ['lstm', 5],
+    ['gru', 5],
+    ['lstm', 8],
+    ['gru', 8],
+  ] as const)(
+    '%s, H = %i: dense inputs across projection blocks equal the float64 reference (T = 2 blocks + 3)',
+    async (cell, hiddenSize) => {
       await engine.activate();
       const T = 2 * PROJECTION_BLOCK + 3;
       const reference = createReferenceModel({
         cell,
         inputSize: 4,
-        hiddenSize: 5,
+        hiddenSize,
         head: { kind: 'mse', outputs: 2 },
         seed: 5,
       });
