@@ -384,7 +384,10 @@ describe('rewind command line', () => {
       runs: {
         backend: string;
         tf32?: boolean;
-        measured: { transfers?: { runs: number; parameterBytesIn: number; bytesOut: number } };
+        measured: {
+          transfers?: { runs: number; parameterBytesIn: number; bytesOut: number };
+          dispatches?: { perForwardStep: number; perBackwardStep: number; readbacks: number };
+        };
       }[];
     };
     expect(both.runs.map((x) => x.backend)).toEqual(['tfjs-cpu', 'tfjs-cpu', 'ort-cpu', 'ort-cpu']);
@@ -397,8 +400,18 @@ describe('rewind command line', () => {
       expect(x.measured.transfers?.bytesOut).toBeGreaterThan(0);
     }
     expect(ort[0]?.measured.transfers?.parameterBytesIn).toBe(ort[1]?.measured.transfers?.parameterBytesIn);
-    for (const x of both.runs.filter((r) => r.backend !== 'ort-cpu'))
+    for (const x of both.runs.filter((r) => r.backend !== 'ort-cpu')) {
       expect(x.measured.transfers).toBeUndefined();
+      // tfjs counts its kernels: at most 6 per forward step and 10 per backward step, and a training step
+      // reads back the loss and the gradient norm only.
+      const d = x.measured.dispatches;
+      expect(d?.perForwardStep).toBeGreaterThan(0);
+      expect(d?.perForwardStep).toBeLessThanOrEqual(6);
+      expect(d?.perBackwardStep).toBeGreaterThan(0);
+      expect(d?.perBackwardStep).toBeLessThanOrEqual(10);
+      expect(d?.readbacks).toBe(2);
+    }
+    for (const x of ort) expect(x.measured.dispatches).toBeUndefined();
     expect(both.machine.match(/cores, Node/g)).toHaveLength(1);
     expect(both.machine).toMatch(/tfjs.*; .*onnxruntime/);
   });

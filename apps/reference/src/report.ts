@@ -41,6 +41,13 @@ export interface BenchRun {
       readonly bytesPerForwardStep: number;
       readonly bytesPerBackwardStep: number;
     };
+    /** Kernel dispatches per forward and backward step and per iteration, and read-backs (tfjs). */
+    readonly dispatches?: {
+      readonly perForwardStep: number;
+      readonly perBackwardStep: number;
+      readonly perIteration: number;
+      readonly readbacks: number;
+    };
   };
   /** Whether CUDA was allowed TF32 matrix products (ONNX Runtime backends). */
   readonly tf32?: boolean;

@@ -46,6 +46,19 @@ export interface StepOutcome {
   readonly sparsity?: { readonly achieved: number; readonly skippableShare: number };
   /** What the backend moved in this step, where it counts it (ONNX Runtime). */
   readonly transfers?: StepTransfers;
+  /** The kernels dispatched and the read-backs made in this step, where the backend counts them (tfjs). */
+  readonly dispatches?: StepDispatches;
+}
+
+/** Kernel dispatches and read-backs of one training step (tfjs backends; deterministic counts). */
+export interface StepDispatches {
+  /** Kernels per forward step computed (recomputations included) and per backward step. */
+  readonly perForwardStep: number;
+  readonly perBackwardStep: number;
+  /** Every kernel of the step (forward, backward, loss, gradients, optimizer). */
+  readonly perIteration: number;
+  /** Read-backs to JavaScript in the step (the loss and the gradient norm). */
+  readonly readbacks: number;
 }
 
 /** Runs and bytes moved into and out of the runtime in one training step (ONNX Runtime backends). */
@@ -99,6 +112,8 @@ interface RunnerParts {
   readonly tf32?: boolean;
   /** The transfers of the last bound backend since its last bind, where the backend counts them. */
   transfers?(): StepTransfers | undefined;
+  /** Run one training step counting its kernels and read-backs, where the backend can (tfjs). */
+  counted?<T>(step: () => Promise<T>): Promise<{ readonly result: T; readonly dispatches: StepDispatches }>;
   dispose(): Promise<void>;
 }
 
@@ -136,12 +151,15 @@ async function runnerOver(
       used = true;
       report = options.onProgress;
       try {
-        const r = await trainer.step(batch, { policy });
+        const run = () => (trainer as NonNullable<typeof trainer>).step(batch, { policy });
+        const counted = parts.counted === undefined ? undefined : await parts.counted(run);
+        const r = counted === undefined ? await run() : counted.result;
         const t = r.timings;
         const cellMs = t.forward + t.recompute + t.backward;
         const transfers = parts.transfers?.();
         return {
           ...(transfers === undefined ? {} : { transfers }),
+          ...(counted === undefined ? {} : { dispatches: counted.dispatches }),
           loss: r.loss,
           seconds: r.seconds,
           bindSeconds: r.bindSeconds,
@@ -187,13 +205,44 @@ async function tfjsParts(spec: ModelSpec, V: number): Promise<RunnerParts> {
     head: { kind: 'softmax', classes: V },
     seed: spec.seed,
   });
-  const trainable = tfjs.createTfjsTrainable(
+  const inner = tfjs.createTfjsTrainable(
     model,
     spec.sparsity === undefined ? {} : { sparsity: { targetSparsity: spec.sparsity } },
   );
+  // The backend's counts of a step, taken when the trainer releases the backend (which resets them).
+  let last: import('@rewind/backend-tfjs').StepDispatchCounts | undefined;
+  const trainable: TrainableV1<SequenceBatch> = {
+    ...inner,
+    release(backend) {
+      last = (backend as unknown as import('@rewind/backend-tfjs').TfjsBatchBackend).dispatchCounts();
+      return inner.release(backend);
+    },
+  };
   return {
     description: `${spec.cell.toUpperCase()} H=${spec.hidden} on tfjs ${engine.description}`,
     trainable,
+    async counted(step) {
+      const counter = new tfjs.KernelCounter().start();
+      let result: Awaited<ReturnType<typeof step>>;
+      try {
+        result = await step();
+      } finally {
+        counter.stop();
+      }
+      const all = counter.counts();
+      const d = last;
+      last = undefined;
+      const per = (n: number, steps: number): number => (steps > 0 ? n / steps : 0);
+      return {
+        result,
+        dispatches: {
+          perForwardStep: d === undefined ? 0 : per(d.forward.dispatches, d.forward.steps),
+          perBackwardStep: d === undefined ? 0 : per(d.backward.dispatches, d.backward.steps),
+          perIteration: all.dispatches,
+          readbacks: all.readbacks,
+        },
+      };
+    },
     ...(backend === 'wasm' ? { memoryLimitBytes: 4 * 2 ** 30 } : {}),
     async dispose() {
       model.dispose();
