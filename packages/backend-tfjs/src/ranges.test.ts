@@ -84,6 +84,24 @@ describe('createRangeBackend', () => {
     },
   );
 
+  it('with a loss at the last step only (no blocks): the loss and gradients of the per-step backend', async () => {
+    const { model, batch } = setup('lstm', 'mse', 'dense');
+    const last = { ...batch, lossSteps: 'last' as const };
+    const perStep = createCellBackend(model, last);
+    const ranges = createRangeBackend(model, last);
+    try {
+      const policy = policies(perStep.stateBytes())['msm 10%'] as Policy;
+      const expected = await runPolicy(perStep, policy);
+      const result = await runPolicy(ranges, policy);
+      expect(result.loss).toBe(expected.loss);
+      expect(await ranges.readGradients()).toEqual(await perStep.readGradients());
+    } finally {
+      perStep.release();
+      ranges.release();
+      model.dispose();
+    }
+  });
+
   it('with the sparsified backward: the same loss, gradients and statistics as the per-step backend', async () => {
     const { model, batch } = setup('lstm', 'softmax', 'ids');
     const options = { sparsity: { targetSparsity: 0.6 } };
