@@ -11,7 +11,8 @@ export interface LinearContribution {
   readonly weight: string;
   readonly bias?: string;
   readonly d: tf.Tensor2D;
-  readonly input: tf.Tensor2D;
+  /** What the layer multiplied; absent with `ids` (one-hot rows are never materialised). */
+  readonly input?: tf.Tensor2D;
   /**
    * The token ids behind a one-hot `input` (int32 `[B]`), when the fused kernels run: the product is then
    * a row scatter-add of `d` (no one-hot product).
@@ -19,6 +20,11 @@ export interface LinearContribution {
   readonly ids?: tf.Tensor1D;
   /** The width of the one-hot `input` (with `ids`). */
   readonly idRows?: number;
+}
+
+function inputOf(c: LinearContribution): tf.Tensor2D {
+  if (c.input === undefined) throw new Error(`internal: the product of ${c.weight} has no input`);
+  return c.input;
 }
 
 interface Pending {
@@ -73,7 +79,7 @@ export class GradientAccumulator {
     if (this.chunk <= 1) {
       for (const c of contributions) {
         if (c.ids !== undefined) this.scatter(c.weight, c.bias, [c.d], [c.ids], c.idRows ?? 0);
-        else this.product(c.weight, c.bias, [c.d], [c.input]);
+        else this.product(c.weight, c.bias, [c.d], [inputOf(c)]);
       }
       const seen = new Set<tf.Tensor2D>();
       for (const c of contributions) {
@@ -93,7 +99,7 @@ export class GradientAccumulator {
       p.ds.push(owned.has(c.d) ? share(c.d) : c.d);
       owned.add(c.d);
       if (c.ids !== undefined) p.ids.push(share(c.ids));
-      else p.inputs.push(share(c.input));
+      else p.inputs.push(share(inputOf(c)));
     }
     this.buffered++;
     if (this.buffered >= this.chunk) this.flush();

@@ -22,7 +22,7 @@ import { share, tidy } from './util.js';
 
 /**
  * One batch of `B` sequences of `T` steps: the model contract's `SequenceBatch` (dense inputs, or token ids
- * with `inputKind: 'ids'`, one-hot encoded on the device).
+ * with `inputKind: 'ids'`: the fused cells read the ids, the others a one-hot encoding made on the device).
  */
 export type TfjsBatch = SequenceBatch;
 
@@ -273,12 +273,16 @@ export function createCellBackend(
         xs.push(tf.tensor2d(slice32(batch.inputs, (t - 1) * B * I, B * I), [B, I], 'float32'));
       } else {
         const ids = ids32(batch.inputs, (t - 1) * B, B);
-        if (fused) fusedInputs.ids.push(tf.tensor1d(ids, 'int32'));
-        const onehot = new Float32Array(B * I);
-        ids.forEach((id, r) => {
-          onehot[r * I + id] = 1;
-        });
-        xs.push(tf.tensor2d(onehot, [B, I], 'float32'));
+        if (fused) {
+          // The fused steps read the ids alone (a row gather forward, a row scatter backward).
+          fusedInputs.ids.push(tf.tensor1d(ids, 'int32'));
+        } else {
+          const onehot = new Float32Array(B * I);
+          ids.forEach((id, r) => {
+            onehot[r * I + id] = 1;
+          });
+          xs.push(tf.tensor2d(onehot, [B, I], 'float32'));
+        }
       }
       if (!hasLoss(t)) {
         targets.push(undefined);
@@ -398,7 +402,7 @@ export function createCellBackend(
     t: number,
     block?: { readonly head: BlockHead; readonly row: number },
   ): GradientHandle => {
-    const x = xs[t - 1] as tf.Tensor2D;
+    const x = xs[t - 1];
     const params = model.parameters;
     const target = targets[t - 1];
     const hNext = s.next[0] as tf.Tensor2D;
@@ -409,7 +413,7 @@ export function createCellBackend(
         const rows = (m: tf.Tensor2D): tf.Tensor2D => sliceRows(m, (block?.row ?? 0) * B, B);
         const r = fusedCell.backward({
           t,
-          x,
+          ...(x === undefined ? {} : { x }),
           prev: s.prev,
           next: s.next,
           saved: s.saved,
@@ -440,7 +444,15 @@ export function createCellBackend(
       const dNext: (tf.Tensor2D | null)[] = [dhTotal ?? (tf.zerosLike(hNext) as tf.Tensor2D)];
       for (let k = 1; k < parts; k++) dNext.push(d === null ? null : (d.tensors[k] as tf.Tensor2D));
       const result = program.backward(
-        { x, prev: s.prev, next: s.next, saved: s.saved, dNext, inputGradient: inputGradients, sparsifier },
+        {
+          x: x as tf.Tensor2D,
+          prev: s.prev,
+          next: s.next,
+          saved: s.saved,
+          dNext,
+          inputGradient: inputGradients,
+          sparsifier,
+        },
         params,
         derived,
         core.constants,

@@ -25,7 +25,8 @@ export interface FusedForward {
 
 export interface FusedBackwardArgs {
   readonly t: number;
-  readonly x: tf.Tensor2D;
+  /** The step's dense inputs (`[B, I]`); absent for token ids, which the fused steps read alone. */
+  readonly x?: tf.Tensor2D;
   readonly prev: readonly tf.Tensor2D[];
   readonly next: readonly tf.Tensor2D[];
   readonly saved: readonly tf.Tensor[];
@@ -262,9 +263,12 @@ export class FusedCell {
 
   /** The input weights' product: a row scatter-add for token ids, a product for dense inputs. */
   private inputLinear(a: FusedBackwardArgs, bias: string, d: tf.Tensor2D): LinearContribution {
-    if (this.inputs.kind !== 'ids') return { weight: 'W', bias, d, input: a.x };
+    if (this.inputs.kind !== 'ids') {
+      if (a.x === undefined) throw new Error(`internal: no inputs for step ${a.t}`);
+      return { weight: 'W', bias, d, input: a.x };
+    }
     const ids = this.inputs.ids[a.t - 1] as tf.Tensor1D;
-    return { weight: 'W', bias, d, input: a.x, ids, idRows: a.x.shape[1] };
+    return { weight: 'W', bias, d, ids, idRows: need<tf.Tensor2D>(this.params, 'W').shape[1] };
   }
 
   private disposeDerived(): void {
