@@ -141,6 +141,64 @@ describe('bitwise identical gradients across strategies (float32)', () => {
   });
 });
 
+describe('token-id batches', () => {
+  for (const cell of CELLS) {
+    it(`${cell}: ids give bitwise the loss and gradients of their one-hot rows, every strategy, recomputation included`, async () => {
+      const V = 6;
+      const model = createReferenceModel({
+        cell,
+        inputSize: V,
+        hiddenSize: 8,
+        head: { kind: 'softmax', classes: 7 },
+        seed: 5,
+      });
+      const dense = randomBatch(model, {
+        steps: 12,
+        batchSize: 4,
+        seed: 9,
+        randomInitialState: true,
+        oneHot: true,
+      });
+      const ids = new Int32Array(12 * 4);
+      for (let r = 0; r < ids.length; r++)
+        for (let k = 0; k < V; k++) if (dense.inputs[r * V + k] === 1) ids[r] = k;
+      const idBatch = { ...dense, inputs: ids, inputKind: 'ids' as const };
+      const options = { weightGradientSteps: 5, rangeRows: 4 };
+      const a = await createOnnxBackendV2(model, dense, options);
+      const b = await createOnnxBackendV2(model, idBatch, options);
+      const runs: [string, Policy][] = [
+        ['store-all', policyFor(a, 'store-all')],
+        ['hand-written', handPolicy(12)],
+        ['msm 3', policyFor(a, 'msm', 3)],
+        ['hsm 2', policyFor(a, 'hsm', 2)],
+      ];
+      for (const [label, policy] of runs) {
+        const x = await runPolicyV2(a, policy);
+        const y = await runPolicyV2(b, policy);
+        expect(y.loss, label).toBe(x.loss);
+        expect(await b.readGradients(), label).toEqual(await a.readGradients());
+      }
+      // The ids reach ONNX Runtime as int64 rows, not as one-hot rows.
+      expect(b.stats().forwardBytesIn).toBeLessThan(a.stats().forwardBytesIn);
+      expect(b.liveHandles()).toBe(0);
+    });
+  }
+
+  it('refuses ids outside the inputs, naming the entry', async () => {
+    const model = createReferenceModel({
+      cell: 'lstm',
+      inputSize: 3,
+      hiddenSize: 4,
+      head: { kind: 'mse', outputs: 2 },
+      seed: 1,
+    });
+    const dense = randomBatch(model, { steps: 2, batchSize: 2, seed: 1 });
+    const bad = { ...dense, inputs: Int32Array.of(0, 1, 3, 2), inputKind: 'ids' as const };
+    const error = await createOnnxBackendV2(model, bad).catch((e: unknown) => e);
+    expect((error as { code?: string }).code).toBe('E_BATCH');
+  });
+});
+
 describe('runs and transfers per iteration (counts, not times)', () => {
   it('store-all and msm: runs, parameter bytes and total bytes within their bounds', async () => {
     // Proportions of a character model (I and O about H/3, a batch of 16): the traffic beyond the states

@@ -300,7 +300,7 @@ export async function createOnnxBackendV2(
       `rangeRows must be a positive integer or Infinity, got ${rangeRows}`,
     );
   }
-  const { program, resolved } = await prepareBuiltin(model, batch, options, rangeRows);
+  const { program, resolved } = await prepareBuiltin(model, batch, options, rangeRows, true);
   await program.warmUpRanges();
   const bytes = await measureStateBytes(program);
   const backend = new RangeBackend(program, bytes, { ...resolved, rangeRows });

@@ -363,12 +363,13 @@ export async function prepareBuiltin(
   batch: SequenceBatch,
   options: OnnxBackendOptions,
   rangeRows: number,
+  allowIds = false,
 ): Promise<{ program: BuiltinProgram; resolved: ResolvedOnnxBackendOptions }> {
   const resolved = resolve(options);
   const { cell, inputSize: I, hiddenSize: H, head } = model.config;
   checkModel(model);
   const carried = hasCellState(cell) ? 2 : 1;
-  checkBatch(batch, I, head, carried * H);
+  checkBatch(batch, I, head, carried * H, allowIds);
   if (options.intraOpSpinning !== undefined && typeof options.intraOpSpinning !== 'boolean') {
     throw new OnnxBackendError(
       'E_OPTIONS',
@@ -387,7 +388,7 @@ export async function prepareBuiltin(
       : { ...base, intraOpNumThreads: options.intraOpNumThreads };
   // The RNN's internal state is the same either way: nothing to recompute.
   const mode: InternalMode = cell === 'rnn' ? 'saved' : resolved.internalState;
-  const arrays = batchArrays(batch, head, resolved.dtype, carried, H);
+  const arrays = batchArrays(batch, head, resolved.dtype, carried, H, I);
   const name = `onnxruntime-${resolved.executionProvider}/${cell}`;
   const program = new BuiltinProgram(name, model, batch, arrays, {
     graph: { cell, inputSize: I, hiddenSize: H, dtype: resolved.dtype },

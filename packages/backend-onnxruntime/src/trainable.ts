@@ -66,10 +66,11 @@ export function createOnnxTrainable(
     },
     async bind(batch) {
       if (last !== undefined && last.batch === batch) return last.backend;
-      const dense = denseBatch(batch, inputSize);
+      // The range-level backend takes token ids as they are (it gathers their projections); the per-step
+      // one takes one-hot rows.
       const backend = ranges
-        ? await createOnnxBackendV2(model, dense, backendOptions)
-        : await createOnnxBackend(model, dense, backendOptions);
+        ? await createOnnxBackendV2(model, batch, backendOptions)
+        : await createOnnxBackend(model, denseBatch(batch, inputSize), backendOptions);
       last = { batch, backend };
       return backend;
     },

@@ -31,6 +31,17 @@ export interface ForwardRangeV2Options {
   readonly strided: boolean;
   /** Also output the internal state of the last step (`wp_h`, `wp_c`, `w_h`, `w_c`, `w_acts`). */
   readonly working: boolean;
+  /**
+   * Token ids instead of dense inputs: input `ids` int64 [N,B], projected as a row gather of `W^T` (the
+   * one-hot product's result, bitwise) plus `b`.
+   */
+  readonly ids?: boolean;
+}
+
+/** The input projections `x W^T + b`: a batched product, or for token ids a row gather of `W^T`. */
+function projections(g: GraphBuilder, W: string, b: string, inputs: string, ids: boolean): string {
+  const wt = g.op('Transpose', [W], { perm: attr.ints([1, 0]) });
+  return g.add(ids ? g.op('Gather', [wt, inputs], { axis: attr.int(0) }) : g.matmul(inputs, wt), b);
 }
 
 /**
@@ -49,11 +60,12 @@ export function forwardRangeGraphV2(c: CellGraphConfig, options: ForwardRangeV2O
   const G = GATE_COUNT[c.cell] * H;
   const lstm = hasCellState(c.cell);
   const acts = A > 0;
-  const xs = g.input('xs', t, ['N', B, c.inputSize]);
+  const ids = options.ids === true;
+  const xs = ids ? g.input('ids', 'int64', ['N', B]) : g.input('xs', t, ['N', B, c.inputSize]);
   const h0 = g.input('h0', t, [B, H]);
   const c0 = lstm ? g.input('c0', t, [B, H]) : undefined;
   const p = declareParams(g, c, 'all');
-  const axs = g.add(g.matmul(xs, g.op('Transpose', [p.W], { perm: attr.ints([1, 0]) })), p.b);
+  const axs = projections(g, p.W, p.b, xs, ids);
   if (options.working && options.keep === 'none') return lastStepApart(g, c, p, axs, h0, c0);
 
   const body = new GraphBuilder(`${c.cell}_step_v2`, 'body_');
@@ -200,6 +212,8 @@ export interface BackwardRangeOptions {
    * the output `h_all` [N,B,H] is `h` with them.
    */
   readonly recompute?: boolean;
+  /** Token ids for the recomputed steps: `r_ids` int64 [1,M] instead of `r_xs`. */
+  readonly ids?: boolean;
 }
 
 /**
@@ -304,12 +318,13 @@ export function backwardRangeGraph(c: CellGraphConfig, options: BackwardRangeOpt
       b: g.input('b', t, [G]),
       bu: c.cell === 'gru' ? g.input('bu', t, [G]) : '',
     };
-    const xs = g.input('r_xs', t, [1, 'M', c.inputSize]);
+    const ids = options.ids === true;
+    const xs = ids ? g.input('r_ids', 'int64', [1, 'M']) : g.input('r_xs', t, [1, 'M', c.inputSize]);
     const rh = g.input('r_h0', t, ['M', H]);
     const rc = lstm ? g.input('r_c0', t, ['M', H]) : undefined;
     const index = g.input('r_index', 'int64', ['m', 1]);
-    // As the forward range graph computes a step: the projection as a batched product, then the step.
-    const axs = g.add(g.matmul(xs, g.op('Transpose', [p.W], { perm: attr.ints([1, 0]) })), p.b);
+    // As the forward range graph computes a step: the projection of all of them, then the step.
+    const axs = projections(g, p.W, p.b, xs, ids);
     const f = forwardOps(g, c, p, { ax: g.op('Squeeze', [axs, g.int64s([0])]) }, rh, rc);
     const batch = g.op('Slice', [g.op('Shape', [dh0]), g.int64s([0]), g.int64s([1])]);
     const rows = (v: string, width: number): string =>

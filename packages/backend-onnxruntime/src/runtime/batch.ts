@@ -33,8 +33,9 @@ export function checkBatch(
   inputSize: number,
   head: HeadSpec,
   stateWidth: number,
+  allowIds = false,
 ): void {
-  if ((batch.inputKind ?? 'dense') !== 'dense') {
+  if ((batch.inputKind ?? 'dense') !== 'dense' && !allowIds) {
     throw new ExecutorError(
       'E_BATCH',
       `/inputKind ONNX Runtime backends take dense inputs; one-hot encode the ids with denseBatch`,
@@ -65,21 +66,41 @@ export function checkModel(model: CellModel): void {
 /** The batch's arrays converted once for the runtime. */
 export interface BatchArrays {
   readonly inputs: FloatArray;
+  /** The token ids (`T*B`, int64), for a batch of ids: the range graphs gather their projections. */
+  readonly ids?: BigInt64Array;
   /** Softmax: class ids as int64; MSE: values. */
   readonly targets: BigInt64Array | FloatArray;
   /** `h_0`, then the further carried states (`c_0`), each `B*H`. */
   readonly initial: readonly FloatArray[];
 }
 
-/** Convert a batch to `dtype` arrays. `carried` is the number of carried tensors of width `width`. */
+/**
+ * Convert a batch to `dtype` arrays. `carried` is the number of carried tensors of width `width`; a batch of
+ * token ids (checked) needs `inputSize`.
+ */
 export function batchArrays(
   batch: SequenceBatch,
   head: HeadSpec | undefined,
   dtype: FloatType,
   carried: number,
   width: number,
+  inputSize?: number,
 ): BatchArrays {
-  const inputs = toFloat(dtype, batch.inputs);
+  let inputs: FloatArray;
+  let ids: BigInt64Array | undefined;
+  if ((batch.inputKind ?? 'dense') === 'ids') {
+    // One-hot rows in `dtype` directly (the weight-gradient products read them), and the ids themselves.
+    const I = inputSize ?? 0;
+    inputs = allocFloat(dtype, batch.inputs.length * I);
+    ids = new BigInt64Array(batch.inputs.length);
+    for (let r = 0; r < batch.inputs.length; r++) {
+      const k = batch.inputs[r] as number;
+      inputs[r * I + k] = 1;
+      ids[r] = BigInt(k);
+    }
+  } else {
+    inputs = toFloat(dtype, batch.inputs);
+  }
   let targets: BigInt64Array | FloatArray;
   if (head === undefined || head.kind === 'mse') targets = toFloat(dtype, batch.targets);
   else {
@@ -95,5 +116,5 @@ export function batchArrays(
     }
     initial.push(a);
   }
-  return { inputs, targets, initial };
+  return ids === undefined ? { inputs, targets, initial } : { inputs, ids, targets, initial };
 }

@@ -312,22 +312,28 @@ export class BuiltinProgram implements StepProgram {
         const inputGradients = this.s.inputGradients !== false;
         const chunks = kind.includes(':chunks');
         const recompute = kind.endsWith(':recompute');
-        return get(`${base}:backward-range:${headKey(head)}:${kind}:${inputGradients}`, () =>
-          backwardRangeGraph(c, {
-            head,
-            ...(chunks ? { chunks: { inputGradients } } : {}),
-            recompute,
-          }),
+        const ids = recompute && this.arrays.ids !== undefined;
+        return get(
+          `${base}:backward-range:${headKey(head)}:${kind}:${inputGradients}${ids ? ':ids' : ''}`,
+          () =>
+            backwardRangeGraph(c, {
+              head,
+              ...(chunks ? { chunks: { inputGradients } } : {}),
+              recompute,
+              ids,
+            }),
         );
       }
       default: {
         const m = /^v2fwd:(none|hidden|internal):(strided|all):(working|final)$/.exec(kind);
         if (m !== null) {
-          return get(`${base}:forward-range-v2:${m[1]}:${m[2]}:${m[3]}`, () =>
+          const ids = this.arrays.ids !== undefined;
+          return get(`${base}:forward-range-v2:${m[1]}:${m[2]}:${m[3]}${ids ? ':ids' : ''}`, () =>
             forwardRangeGraphV2(c, {
               keep: m[1] as RangeKeep,
               strided: m[2] === 'strided',
               working: m[3] === 'working',
+              ids,
             }),
           );
         }
@@ -746,10 +752,20 @@ export class BuiltinProgram implements StepProgram {
 
   // The range-level program (version 2 of the backend interface).
 
-  /** `x_{t}, .., x_{t+n-1}` as one tensor `[n, B, I]`, without a copy. */
-  private stackedInputs(t: number, n: number): Tensor {
+  /**
+   * `x_{t}, .., x_{t+n-1}` as the forward range graph's input, without a copy: `xs` `[n, B, I]`, or for a
+   * batch of token ids `ids` `[n, B]`.
+   */
+  private stackedInputs(t: number, n: number): { xs: Tensor } | { ids: Tensor } {
+    const ids = this.arrays.ids;
+    if (ids !== undefined)
+      return {
+        ids: new OrtTensor('int64', ids.subarray((t - 1) * this.B, (t - 1 + n) * this.B), [n, this.B]),
+      };
     const size = this.B * this.I;
-    return floatTensor(this.arrays.inputs.subarray((t - 1) * size, (t - 1 + n) * size), [n, this.B, this.I]);
+    return {
+      xs: floatTensor(this.arrays.inputs.subarray((t - 1) * size, (t - 1 + n) * size), [n, this.B, this.I]),
+    };
   }
 
   /**
@@ -829,7 +845,7 @@ export class BuiltinProgram implements StepProgram {
         ? 'v2fwd:internal:all:final'
         : `v2fwd:${piece.keep}:${piece.strided ? 'strided' : 'all'}:${pieceWorking ? 'working' : 'final'}`;
       const feeds: Record<string, Tensor | undefined> = {
-        xs: this.stackedInputs(piece.a + 1, piece.b - piece.a),
+        ...this.stackedInputs(piece.a + 1, piece.b - piece.a),
         h0: prev[0],
         c0: prev[1],
         ...this.params,
@@ -935,11 +951,23 @@ export class BuiltinProgram implements StepProgram {
         const src = sources[n - 1 - j] as { readonly recomputeFrom: StateTensors };
         return src.recomputeFrom;
       });
-      recomputeFeeds['r_xs'] = this.stack(
-        recompute.map((j) => this.stackedInputs(to + j, 1)),
-        [1, m * B, this.I],
-        'xs',
-      );
+      const ids = this.arrays.ids;
+      if (ids !== undefined) {
+        const rows = new BigInt64Array(m * B);
+        recompute.forEach((j, k) => {
+          rows.set(ids.subarray((to + j - 1) * B, (to + j) * B), k * B);
+        });
+        recomputeFeeds['r_ids'] = new OrtTensor('int64', rows, [1, m * B]);
+      } else {
+        const size = B * this.I;
+        recomputeFeeds['r_xs'] = this.stack(
+          recompute.map((j) =>
+            floatTensor(this.arrays.inputs.subarray((to + j - 1) * size, (to + j) * size), [1, B, this.I]),
+          ),
+          [1, m * B, this.I],
+          'xs',
+        );
+      }
       recomputeFeeds['r_h0'] = this.stack(
         starts.map((s) => s[0] as Tensor),
         [m * B, H],
