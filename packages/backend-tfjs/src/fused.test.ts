@@ -28,6 +28,14 @@ afterAll(async () => {
   await engines.wasm.dispose();
 });
 
+// H = 8 runs the native kernels on wasm, H = 5 (not a multiple of 4) the JavaScript ones.
+const CELLS_AND_SIZES = [
+  ['lstm', 5],
+  ['gru', 5],
+  ['lstm', 8],
+  ['gru', 8],
+] as const;
+
 function policyFor(backend: TfjsCellBackend, strategy: 'store-all' | 'msm', fraction = 1): Policy {
   const sb = backend.stateBytes();
   const storeAll = sb.hidden + backend.steps * sb.internal;
@@ -74,13 +82,7 @@ async function run(
 describe.each(['cpu', 'wasm'] as const)('fused step kernels on %s', (backendName) => {
   const engine = engines[backendName];
 
-  // H = 8 runs the native kernels on wasm, H = 5 (not a multiple of 4) the JavaScript ones.
-  it.each([
-    ['lstm', 5],
-    ['gru', 5],
-    ['lstm', 8],
-    ['gru', 8],
-  ] as const)(
+  it.each(CELLS_AND_SIZES)(
     '%s, H = %i: token-id inputs (a row gather of W^T + b) equal the float64 reference on one-hot inputs',
     async (cell, hiddenSize) => {
       await engine.activate();
@@ -110,12 +112,7 @@ describe.each(['cpu', 'wasm'] as const)('fused step kernels on %s', (backendName
     },
   );
 
-  it.each([
-    ['lstm', 5],
-    ['gru', 5],
-    ['lstm', 8],
-    ['gru', 8],
-  ] as const)(
+  it.each(CELLS_AND_SIZES)(
     '%s, H = %i: dense inputs across projection blocks equal the float64 reference (T = 2 blocks + 3)',
     async (cell, hiddenSize) => {
       await engine.activate();

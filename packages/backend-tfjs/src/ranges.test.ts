@@ -4,11 +4,17 @@ import type { Policy } from '@rewind/policy';
 import { plan } from '@rewind/solver';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createCellBackend, type TfjsBatch } from './backend.js';
+import {
+  type CellBackendOptions,
+  createCellBackend,
+  type TfjsBatch,
+  type TfjsCellBackend,
+} from './backend.js';
 import { modelFor, type TestCell } from './conformance.test-util.js';
 import { createTfjsEngine } from './engine.js';
 import { isTfjsBackendError } from './errors.js';
-import { createRangeBackend } from './ranges.js';
+import type { TfjsModel } from './model.js';
+import { createRangeBackend, type TfjsRangeBackend } from './ranges.js';
 
 const engine = await createTfjsEngine({ backend: 'wasm' });
 afterAll(() => engine.dispose());
@@ -84,27 +90,13 @@ describe('createRangeBackend', () => {
     },
   );
 
-  it('with a loss at the last step only (no blocks): the loss and gradients of the per-step backend', async () => {
-    const { model, batch } = setup('lstm', 'mse', 'dense');
-    const last = { ...batch, lossSteps: 'last' as const };
-    const perStep = createCellBackend(model, last);
-    const ranges = createRangeBackend(model, last);
-    try {
-      const policy = policies(perStep.stateBytes())['msm 10%'] as Policy;
-      const expected = await runPolicy(perStep, policy);
-      const result = await runPolicy(ranges, policy);
-      expect(result.loss).toBe(expected.loss);
-      expect(await ranges.readGradients()).toEqual(await perStep.readGradients());
-    } finally {
-      perStep.release();
-      ranges.release();
-      model.dispose();
-    }
-  });
-
-  it('with the sparsified backward: the same loss, gradients and statistics as the per-step backend', async () => {
-    const { model, batch } = setup('lstm', 'softmax', 'ids');
-    const options = { sparsity: { targetSparsity: 0.6 } };
+  /** Both backends of one batch under one MSM policy: the same loss and gradients, then `more` on both. */
+  async function bothUnderMsm(
+    model: TfjsModel,
+    batch: TfjsBatch,
+    options: CellBackendOptions,
+    more: (perStep: TfjsCellBackend, ranges: TfjsRangeBackend) => Promise<void> = async () => {},
+  ): Promise<void> {
     const perStep = createCellBackend(model, batch, options);
     const ranges = createRangeBackend(model, batch, options);
     try {
@@ -113,14 +105,26 @@ describe('createRangeBackend', () => {
       const result = await runPolicy(ranges, policy);
       expect(result.loss).toBe(expected.loss);
       expect(await ranges.readGradients()).toEqual(await perStep.readGradients());
-      const stats = await ranges.sparsityStats();
-      expect(stats).toEqual(await perStep.sparsityStats());
-      expect(stats?.sparsity ?? 0).toBeGreaterThan(0.3);
+      await more(perStep, ranges);
     } finally {
       perStep.release();
       ranges.release();
       model.dispose();
     }
+  }
+
+  it('with a loss at the last step only (no blocks): the loss and gradients of the per-step backend', async () => {
+    const { model, batch } = setup('lstm', 'mse', 'dense');
+    await bothUnderMsm(model, { ...batch, lossSteps: 'last' }, {});
+  });
+
+  it('with the sparsified backward: the same loss, gradients and statistics as the per-step backend', async () => {
+    const { model, batch } = setup('lstm', 'softmax', 'ids');
+    await bothUnderMsm(model, batch, { sparsity: { targetSparsity: 0.6 } }, async (perStep, ranges) => {
+      const stats = await ranges.sparsityStats();
+      expect(stats).toEqual(await perStep.sparsityStats());
+      expect(stats?.sparsity ?? 0).toBeGreaterThan(0.3);
+    });
   });
 
   it('refuses a misordered backward range before touching the gradients, and leaks nothing', async () => {
