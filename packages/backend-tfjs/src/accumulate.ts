@@ -60,13 +60,14 @@ export class GradientAccumulator {
     this.add(this.sums, name, g);
   }
 
+  /** Add `g` into `sums` (kept: a caller may add or read inside its own `tf.tidy`). */
   private add(sums: Map<string, tf.Tensor>, name: string, g: tf.Tensor): void {
     const prev = sums.get(name);
     if (prev === undefined) {
-      sums.set(name, g);
+      sums.set(name, tf.keep(g));
       return;
     }
-    sums.set(name, tf.add(prev, g));
+    sums.set(name, tf.keep(tf.add(prev, g)));
     prev.dispose();
     g.dispose();
   }
@@ -175,18 +176,9 @@ export class GradientAccumulator {
   get(name: string): tf.Tensor | undefined {
     const t = this.sumsT.get(name);
     if (t !== undefined) {
-      // Kept: a caller may read inside its own `tf.tidy`.
       this.sumsT.delete(name);
-      const folded = tf.keep(tf.transpose(t));
+      this.add(this.sums, name, tf.transpose(t));
       t.dispose();
-      const prev = this.sums.get(name);
-      if (prev === undefined) {
-        this.sums.set(name, folded);
-      } else {
-        this.sums.set(name, tf.keep(tf.add(prev, folded)));
-        prev.dispose();
-        folded.dispose();
-      }
     }
     return this.sums.get(name);
   }

@@ -187,6 +187,11 @@ const ACCESS: Record<string, (backend: unknown) => Access> = {
   wasm: (b) => wasmAccess(b as WasmBackendLike),
 };
 
+/** The native kernels for rows of `width` values (a multiple of 4: four SIMD lanes), where loaded. */
+function nativeFor(ctx: Context, width: number): Context['native'] {
+  return width % 4 === 0 ? ctx.native : undefined;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The arithmetic. tanh is computed as `2 sigmoid(2a) - 1`, as the composite steps do.
 
@@ -196,8 +201,8 @@ const ACCESS: Record<string, (backend: unknown) => Access> = {
  * and gates (`B 4H` each), `2 c` and its sigmoid (`B H` each).
  */
 function lstmForward(ctx: Context, B: number, H: number, keep: boolean): void {
-  const native = ctx.native;
-  if (native !== undefined && H % 4 === 0) {
+  const native = nativeFor(ctx, H);
+  if (native !== undefined) {
     native.kernels.lstmForward(
       native.in('xs'),
       native.in('rows'),
@@ -275,8 +280,8 @@ function lstmForward(ctx: Context, B: number, H: number, keep: boolean): void {
 
 /** LSTM backward step: `da` (`[B, 4H]`) and `dc_prev` (`[B, H]`) from `dh` (+ `dh2`), `dc`, saved, `c_prev`. */
 function lstmBackward(ctx: Context, B: number, H: number): void {
-  const native = ctx.native;
-  if (native !== undefined && H % 4 === 0) {
+  const native = nativeFor(ctx, H);
+  if (native !== undefined) {
     native.kernels.lstmBackward(
       native.in('dh'),
       ctx.has('dh2') ? native.in('dh2') : 0,
@@ -324,8 +329,8 @@ function lstmBackward(ctx: Context, B: number, H: number): void {
  * pre-activations and gates (`B 2H` each), `2 a_n` and its sigmoid (`B H` each).
  */
 function gruForward(ctx: Context, B: number, H: number): void {
-  const native = ctx.native;
-  if (native !== undefined && H % 4 === 0) {
+  const native = nativeFor(ctx, H);
+  if (native !== undefined) {
     native.kernels.gruForward(
       native.in('xs'),
       native.in('rows'),
@@ -402,8 +407,8 @@ function gruForward(ctx: Context, B: number, H: number): void {
 
 /** GRU backward step: `dax`, `dah` (`[B, 3H]`) and `dh z` (`[B, H]`, the direct part of `dh_prev`). */
 function gruBackward(ctx: Context, B: number, H: number): void {
-  const native = ctx.native;
-  if (native !== undefined && H % 4 === 0) {
+  const native = nativeFor(ctx, H);
+  if (native !== undefined) {
     native.kernels.gruBackward(
       native.in('dh'),
       ctx.has('dh2') ? native.in('dh2') : 0,
@@ -509,8 +514,8 @@ function mseLoss(ctx: Context, n: number, scale: number, groups: number): void {
  * (the weight gradient of token-id inputs, transposed).
  */
 function scatterRows(ctx: Context, N: number, G: number): void {
-  const native = ctx.native;
-  if (native !== undefined && G % 4 === 0) {
+  const native = nativeFor(ctx, G);
+  if (native !== undefined) {
     native.kernels.scatterRows(native.in('d'), native.in('ids'), native.out(0), N, G);
     return;
   }

@@ -51,33 +51,10 @@ export function createRangeBackend(
   const block = blockBackwards.get(inner);
   const T = inner.steps;
 
-  /** Steps `from .. to` whose sources are held internal states, in blocks aligned to windows from T. */
-  const backwardInternal = (
-    internals: readonly TfjsInternal[],
-    dh: TfjsGradient | null,
-    from: number,
-    run: (internals: readonly TfjsInternal[], dh: TfjsGradient | null, from: number) => TfjsGradient,
-  ): TfjsGradient => {
-    let g = dh;
-    let i = 0;
-    try {
-      while (i < internals.length) {
-        const t = from - i;
-        // The block ends at the window boundary below t (windows of HEAD_BLOCK steps counted from T).
-        const room = HEAD_BLOCK - ((T - t) % HEAD_BLOCK);
-        const n = Math.min(room, internals.length - i);
-        const next = run(internals.slice(i, i + n), g, t);
-        if (g !== dh && g !== null) inner.dispose(g);
-        g = next;
-        i += n;
-      }
-    } catch (error) {
-      if (g !== dh && g !== null) inner.dispose(g);
-      throw error;
-    }
-    return g as TfjsGradient;
-  };
-
+  /**
+   * One pass over the range: each run of held internal states in blocks that end at the window boundaries
+   * (windows of HEAD_BLOCK steps counted from T), each step to recompute on its own.
+   */
   const backwardRange = async (
     request: BackwardRangeRequest<TfjsHidden, TfjsInternal, TfjsGradient>,
   ): Promise<TfjsGradient> => {
@@ -91,14 +68,14 @@ export function createRangeBackend(
         const source = request.sources[i];
         let next: TfjsGradient;
         if (source !== undefined && 'internal' in source) {
-          // The run of held internal states starting here.
+          const room = Math.min(HEAD_BLOCK - ((T - t) % HEAD_BLOCK), count - i);
           const internals: TfjsInternal[] = [];
-          while (i + internals.length < count) {
+          while (internals.length < room) {
             const s = request.sources[i + internals.length];
             if (s === undefined || !('internal' in s)) break;
             internals.push(s.internal);
           }
-          next = backwardInternal(internals, dh, t, block);
+          next = block(internals, dh, t);
           i += internals.length;
         } else {
           // Recompute step t from the held state at t - 1, then run it (with its head) on its own.

@@ -46,6 +46,21 @@ function pair(cell: CellKind, steps: number, seed = 5): { v1: ReferenceBackend; 
 }
 
 /** Every number of a run that must not depend on the interface version (timings and handle counts aside). */
+/** `v1` with every step it is asked for logged in `seen` (`f3`, `f3s` when it keeps the internal state, `b3`). */
+function recordingSteps(v1: CellBackendV1<H, S, G>, seen: string[]): CellBackendV1<H, S, G> {
+  return {
+    ...v1,
+    forward: (h, t, keep) => {
+      seen.push(`f${t}${keep ? 's' : ''}`);
+      return v1.forward(h, t, keep);
+    },
+    backward: (s, dh, t) => {
+      seen.push(`b${t}`);
+      return v1.backward(s, dh, t);
+    },
+  };
+}
+
 function countsOf(r: RunResult): unknown {
   return [
     r.loss,
@@ -226,17 +241,7 @@ describe('what a version 2 backend sees', () => {
     expect(v2.liveHandles()).toBe(0);
     // The same policy through the adapter: version 1 sees exactly the steps of the ranges above.
     const seen: string[] = [];
-    const spy: CellBackendV1<H, S, G> = {
-      ...v1,
-      forward: (h, t, keep) => {
-        seen.push(`f${t}${keep ? 's' : ''}`);
-        return v1.forward(h, t, keep);
-      },
-      backward: (s, dh, t) => {
-        seen.push(`b${t}`);
-        return v1.backward(s, dh, t);
-      },
-    };
+    const spy = recordingSteps(v1, seen);
     const r1 = await runPolicy(spy, policy);
     expect(seen.join(' ')).toBe('f1 f2 f3 f4 f5 f6s b6 f5s b5 f3 f4s b4 f3s b3 f1s f2s b2 b1');
     expect(countsOf(r1)).toEqual(countsOf(result));
@@ -456,17 +461,7 @@ describe('version 1 through the adapter', () => {
       const { v1 } = pair(seed % 2 === 0 ? 'lstm' : 'rnn', steps, seed);
       const policy = randomPolicy(steps, seed * 7, { stateBytes: v1.stateBytes() });
       const seen: string[] = [];
-      const spy: CellBackendV1<H, S, G> = {
-        ...v1,
-        forward: (h, t, keep) => {
-          seen.push(`f${t}${keep ? 's' : ''}`);
-          return v1.forward(h, t, keep);
-        },
-        backward: (s, dh, t) => {
-          seen.push(`b${t}`);
-          return v1.backward(s, dh, t);
-        },
-      };
+      const spy = recordingSteps(v1, seen);
       const result = await runPolicy(spy, policy);
       expect(seen.join(' '), `seed ${seed}`).toBe(impliedSteps(policy));
       expect(seen.filter((c) => c.startsWith('f')).length).toBe(result.forwards);

@@ -90,7 +90,8 @@ export function batchArrays(
   let ids: BigInt64Array | undefined;
   if ((batch.inputKind ?? 'dense') === 'ids') {
     // One-hot rows in `dtype` directly (the weight-gradient products read them), and the ids themselves.
-    const I = inputSize ?? 0;
+    if (inputSize === undefined) throw new Error('internal: a batch of token ids needs the input size');
+    const I = inputSize;
     inputs = allocFloat(dtype, batch.inputs.length * I);
     ids = new BigInt64Array(batch.inputs.length);
     for (let r = 0; r < batch.inputs.length; r++) {
