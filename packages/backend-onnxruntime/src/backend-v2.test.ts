@@ -1,6 +1,6 @@
-import { type LossHead, runPolicy } from '@rewind/executor';
+import { type LossHead, rangeCalls, runPolicy } from '@rewind/executor';
 import { createReferenceModel, randomBatch, standardBptt } from '@rewind/executor/reference';
-import type { Policy } from '@rewind/policy';
+import { type Instruction, type Policy, verify } from '@rewind/policy';
 import { plan, type StrategyName } from '@rewind/solver';
 import { describe, expect, it } from 'vitest';
 import { createOnnxBackend } from './backend.js';
@@ -200,6 +200,59 @@ describe('token-id batches', () => {
 });
 
 describe('runs and transfers per iteration (counts, not times)', () => {
+  it('a range from an internal checkpoint computes its step again in front: the backward over both copies nothing', async () => {
+    const model = createReferenceModel({
+      cell: 'lstm',
+      inputSize: 4,
+      hiddenSize: 5,
+      head: { kind: 'softmax', classes: 5 },
+      seed: 7,
+    });
+    const batch = randomBatch(model, { steps: 12, batchSize: 3, seed: 3 });
+    const backend = await createOnnxBackendV2(model, batch);
+    const instructions: Instruction[] = [
+      { op: 'forward', from: 0, to: 6, store: 'internal', stride: 6 }, // s_6
+      { op: 'forward', from: 6, to: 11, store: 'internal', stride: 1 }, // from s_6: step 6 again in front
+      { op: 'forward', from: 11, to: 12 }, // joined with the range above by the executor
+      { op: 'backward', from: 12, to: 6 },
+      { op: 'forward', from: 0, to: 4, store: 'internal', stride: 1 },
+      { op: 'forward', from: 4, to: 5 },
+      { op: 'backward', from: 5, to: 1 },
+    ];
+    const draft = {
+      ...policyFor(backend, 'store-all'),
+      strategy: 'hand',
+      instructions,
+    } as Policy;
+    const replay = verify(draft, { skipTotals: true, profile: false });
+    if (!replay.ok) throw new Error(replay.issue.message);
+    const peak = replay.counted.peakBytes ?? 0;
+    const policy: Policy = {
+      ...draft,
+      budget: { slots: replay.counted.peakSlots, bytes: peak },
+      totals: {
+        forwards: replay.counted.forwards,
+        backwards: replay.counted.backwards,
+        peakSlots: replay.counted.peakSlots,
+        peakBytes: peak,
+      },
+    };
+    const base = await runPolicy(backend, policyFor(backend, 'store-all'));
+    const expected = await backend.readGradients();
+    backend.resetStats();
+    const run = await runPolicy(backend, policy);
+    const got = await backend.readGradients();
+    const s = backend.stats();
+    expect([s.forwardRuns, s.backwardRuns, s.forwardSteps - s.forwardCalls, s.gatherBytes]).toEqual([
+      3, 2, 1, 0,
+    ]);
+    expect(run.loss).toBe(base.loss);
+    for (const [name, e] of Object.entries(expected.parameters))
+      expect(got.parameters[name], name).toEqual(e);
+    expect(got.initialState).toEqual(expected.initialState);
+    expect(backend.liveHandles()).toBe(0);
+  });
+
   it('store-all and msm: runs, parameter bytes and total bytes within their bounds', async () => {
     // Proportions of a character model (I and O about H/3, a batch of 16): the traffic beyond the states
     // (inputs, gate gradients, per-chunk weight-gradient outputs) is then a fraction of the state traffic.
@@ -245,9 +298,37 @@ describe('runs and transfers per iteration (counts, not times)', () => {
       expect(s.parameterBytesIn, label).toBe(parameterBytes);
       const total = s.forwardBytesIn + s.forwardBytesOut + s.backwardBytesIn + s.backwardBytesOut;
       expect(total, label).toBeLessThanOrEqual(2 * run.checkpointBytes);
-      expect(s.forwardSteps, label).toBe(policy.totals.forwards);
+      expect(s.forwardCalls, label).toBe(policy.totals.forwards);
       expect(s.backwardSteps, label).toBe(T);
+      // Ranges of internal states that start from an internal checkpoint compute its step again in front
+      // (at most one step per range), so that a backward range over both stacks nothing.
+      const front = s.forwardSteps - s.forwardCalls;
+      expect(front, label).toBeLessThanOrEqual(forwards);
+      if (strategy === 'store-all') expect([front, s.gatherBytes], label).toEqual([0, 0]);
+      if (strategy === 'msm') expect(front, label).toBeGreaterThan(0);
     }
+    // Through the executor, which runs a segment's internal states and the step after them that starts
+    // its backward as one range: MSM's backward ranges find all their states side by side, copying nothing.
+    const msm = policyFor(backend, 'msm', 0.05 * (1 + T * backend.alpha));
+    const calls = rangeCalls(msm);
+    expect(calls.forward).toBeLessThan(msm.instructions.filter((i) => i.op === 'forward').length);
+    backend.resetStats();
+    await runPolicy(backend, msm);
+    await backend.readGradients();
+    const s = backend.stats();
+    expect([s.forwardRuns, s.backwardRuns, s.runs], JSON.stringify(s)).toEqual([
+      calls.forward,
+      calls.backward,
+      calls.forward + calls.backward + 1,
+    ]);
+    expect(s.forwardCalls).toBe(msm.totals.forwards);
+    // Only the states that backward ranges recompute from are stacked (here in 7 of 21 ranges).
+    const byInstruction = await (async () => {
+      backend.resetStats();
+      await runPolicyV2(backend, msm);
+      return backend.stats().gatherBytes;
+    })();
+    expect(s.gatherBytes).toBeLessThan(byInstruction);
   });
 
   it('a forward that stores nothing outputs only its final state; store-all feeds its checkpoints without copies', async () => {

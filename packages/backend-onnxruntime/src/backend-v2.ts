@@ -54,6 +54,8 @@ export interface OnnxBackendV2 extends CellBackendV2<OnnxHidden, OnnxInternal, O
 
 interface HiddenImpl extends OnnxHidden {
   readonly state: StateTensors;
+  /** Lent by an internal state: the state entering its step. */
+  readonly entering?: StateTensors;
 }
 interface InternalImpl extends OnnxInternal {
   readonly data: InternalData;
@@ -143,7 +145,14 @@ class RangeBackend implements OnnxBackendV2 {
         );
       }
     }
-    const out = await this.program.forwardRangeV2(start.state, from, to, store, request.keepWorking === true);
+    const out = await this.program.forwardRangeV2(
+      start.state,
+      from,
+      to,
+      store,
+      request.keepWorking === true,
+      start.entering,
+    );
     const kept: (OnnxHidden | OnnxInternal)[] = out.kept.map((k, i) => {
       const p = from + (i + 1) * (store?.stride ?? 1);
       return store?.kind === 'internal'
@@ -159,7 +168,12 @@ class RangeBackend implements OnnxBackendV2 {
     const s = this.book.use<InternalImpl>(internal, 'internal', 'hiddenOf');
     return (
       this.book.viewOf<HiddenImpl>(s) ??
-      this.book.lend<HiddenImpl>(s, { kind: 'hidden', step: s.step, state: s.data.next })
+      this.book.lend<HiddenImpl>(s, {
+        kind: 'hidden',
+        step: s.step,
+        state: s.data.next,
+        entering: s.data.prev,
+      })
     );
   }
 
@@ -244,7 +258,7 @@ class RangeBackend implements OnnxBackendV2 {
     const r = this.program.counters;
     return {
       forwardCalls: r.rangeForwardSteps,
-      forwardSteps: r.rangeForwardSteps,
+      forwardSteps: r.rangeForwardSteps + r.rangeFrontSteps,
       backwardSteps: r.rangeBackwardSteps,
       runs: r.runs,
       forwardRuns: r.forwardRuns,

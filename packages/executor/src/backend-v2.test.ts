@@ -19,7 +19,7 @@ import {
   randomBatch,
   standardBptt,
 } from './reference/index.js';
-import { type RunResult, runPolicy } from './run-policy.js';
+import { type RunResult, rangeCalls, runPolicy } from './run-policy.js';
 import { trackHandles, trackHandlesV2 } from './testing/index.js';
 
 type H = ReferenceHidden;
@@ -112,10 +112,10 @@ describe('version 2: the native reference backend against version 1 through the 
             await expectSameGradients(v1, v2);
             expect([t1.live, t2.live, v1.liveHandles(), v2.liveHandles()]).toEqual([0, 0, 0, 0]);
             expect([...t1.violations, ...t2.violations]).toEqual([]);
-            // One call per instruction; the steps computed inside the ranges are the verified ones.
-            const ops = policy.instructions.map((i) => i.op);
-            expect(t2.calls.forwardRange).toBe(ops.filter((op) => op === 'forward').length);
-            expect(t2.calls.backwardRange).toBe(ops.filter((op) => op === 'backward').length);
+            // The ranges of the instructions; the steps computed inside them are the verified ones.
+            const calls = rangeCalls(policy);
+            expect(t2.calls.forwardRange).toBe(calls.forward);
+            expect(t2.calls.backwardRange).toBe(calls.backward);
             expect(v2.calls.forward - before.forward).toBe(policy.totals.forwards);
             expect(v2.calls.backward - before.backward).toBe(steps);
             expect(r2.forwards).toBe(policy.totals.forwards);
@@ -245,6 +245,64 @@ describe('what a version 2 backend sees', () => {
     const r1 = await runPolicy(spy, policy);
     expect(seen.join(' ')).toBe('f1 f2 f3 f4 f5 f6s b6 f5s b5 f3 f4s b4 f3s b3 f1s f2s b2 b1');
     expect(countsOf(r1)).toEqual(countsOf(result));
+    await expectSameGradients(v1, v2);
+  });
+
+  it('a segment of internal states and the step that starts its backward run as one range, frees between', async () => {
+    const { v1, v2 } = pair('lstm', 5);
+    const policy = makePolicy(
+      5,
+      [
+        { op: 'forward', from: 0, to: 2, store: 'hidden', stride: 2 },
+        { op: 'forward', from: 2, to: 4, store: 'internal', stride: 1 },
+        // A `free` between them applies after the range's checkpoints are held, as it would have.
+        { op: 'free', kind: 'hidden', at: 2 },
+        { op: 'forward', from: 4, to: 5 },
+        { op: 'backward', from: 5, to: 3 },
+        // Not the pattern: hidden states before the step.
+        { op: 'forward', from: 0, to: 1, store: 'hidden', stride: 1 },
+        { op: 'forward', from: 1, to: 2 },
+        { op: 'backward', from: 2, to: 1 },
+      ],
+      { stateBytes: v2.stateBytes() },
+    );
+    expect(rangeCalls(policy)).toEqual({ forward: 4, backward: 2 });
+    const events: string[] = [];
+    const { backend, log } = recording(v2);
+    const result = await runPolicy(backend, policy, {
+      onProgress: (e) => events.push(`${e.kind} ${e.from}..${e.step}`),
+    });
+    expect(log).toEqual([
+      'initialState -> h0',
+      'forwardRange h0 0..2 store hidden/2 keepWorking false -> [h2]',
+      // Instructions 2 and 3 as one range: s5 is the working state, not a checkpoint.
+      'forwardRange h2 2..5 store internal/1 keepWorking true -> [s3 s4 s5]',
+      'dispose h2',
+      'backwardRange 5..3 [s5 s4 s3] dh null -> g3',
+      'dispose s5',
+      'dispose s4',
+      'dispose s3',
+      'forwardRange h0 0..1 store hidden/1 keepWorking false -> [h1]',
+      'forwardRange h1 1..2 store none keepWorking true -> [] working s2',
+      'backwardRange 2..1 [s2 recompute(h0)] dh g3 -> g1',
+      'dispose g3',
+      'dispose s2',
+      'dispose h1',
+      'dispose h0',
+      'dispose g1',
+    ]);
+    expect(events).toEqual([
+      'forward 0..2',
+      'forward 2..5',
+      'backward 5..3',
+      'forward 0..1',
+      'forward 1..2',
+      'backward 2..1',
+    ]);
+    // The ledger holds the checkpoints only (the working state is not one): the peak is the verified one.
+    expect(result.peakBytes).toBe(policy.totals.peakBytes);
+    expect([result.forwards, result.recomputes, result.backwards]).toEqual([8, 1, 5]);
+    await runPolicy(v1, policy);
     await expectSameGradients(v1, v2);
   });
 

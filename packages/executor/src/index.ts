@@ -55,6 +55,7 @@ export {
   type RunnablePolicy,
   type RunPolicyOptions,
   type RunResult,
+  rangeCalls,
   runPolicy,
 } from './run-policy.js';
 export {

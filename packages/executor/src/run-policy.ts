@@ -2,6 +2,7 @@ import {
   type BackwardInstruction,
   type Counted,
   type ForwardInstruction,
+  type FreeInstruction,
   type Instruction,
   type Policy,
   type StateBytes,
@@ -45,14 +46,15 @@ export type OperationTimings = { readonly [K in OperationKind | 'total']: number
 
 /**
  * Reported after every range: after each `forward` and each `backward` instruction (a `free` computes
- * nothing and reports nothing).
+ * nothing and reports nothing; a forward instruction that runs as one range with the step after it, see
+ * `rangeCalls`, reports once for both).
  */
 export interface ProgressEvent {
   /** What was just computed: a forward range, or a backward range with its recomputations. */
   readonly kind: 'forward' | 'backward';
-  /** The instruction's `from`: where a forward range starts, the first step of a backward range. */
+  /** The range's `from`: where a forward range starts, the first step of a backward range. */
   readonly from: number;
-  /** The last step just computed (the instruction's `to`), `1..steps`. */
+  /** The last step just computed (the range's `to`), `1..steps`. */
   readonly step: number;
   /** Step computations done so far: forwards (recomputations included) plus backwards. */
   readonly done: number;
@@ -342,8 +344,17 @@ class Run<THidden, TInternal, TGradient> {
       for (let i = 0; i < list.length; i++) {
         this.checkAbort();
         const ins = list[i] as Instruction;
-        if (ins.op === 'forward') await this.forwardRange(ins, list[i + 1]);
-        else if (ins.op === 'backward') await this.backwardRange(ins);
+        if (ins.op === 'forward') {
+          const j = workingStepAfter(list, i);
+          if (j === undefined) await this.forwardRange(ins, list[i + 1]);
+          else {
+            await this.forwardRange(ins, list[j + 1], {
+              step: list[j] as ForwardInstruction,
+              frees: list.slice(i + 1, j) as FreeInstruction[],
+            });
+            i = j;
+          }
+        } else if (ins.op === 'backward') await this.backwardRange(ins);
         else {
           this.dropWorking();
           this.releaseCheckpoint(ins.kind, ins.at);
@@ -544,17 +555,29 @@ class Run<THidden, TInternal, TGradient> {
     return new ExecutorError('E_BACKEND_CONTRACT', `backend ${this.backend.name} ${message}`);
   }
 
-  private async forwardRange(ins: ForwardInstruction, following: Instruction | undefined): Promise<void> {
+  /**
+   * One `forward` instruction as one `forwardRange`. With `joined` (see `workingStepAfter`), the
+   * instruction and the one step after it run as one range keeping every internal state, whose last
+   * becomes the working state (what the one-step instruction would have left, not a checkpoint); the
+   * `free` instructions between them apply after the range's checkpoints are held, as they would have.
+   */
+  private async forwardRange(
+    ins: ForwardInstruction,
+    following: Instruction | undefined,
+    joined?: { readonly step: ForwardInstruction; readonly frees: readonly FreeInstruction[] },
+  ): Promise<void> {
     this.dropWorking();
     const a = ins.from;
-    const b = ins.to;
+    const step = joined?.step;
+    const b = step === undefined ? ins.to : step.to;
     const kind = ins.store;
-    const stride = kind === undefined ? 0 : (ins.stride ?? b - a);
+    const stride = kind === undefined ? 0 : (ins.stride ?? ins.to - a);
     const count = kind === undefined ? 0 : Math.floor((b - a) / stride);
     // The last internal state is kept as working memory only when the next instruction consumes it; an
     // internal checkpoint at `b` serves as both.
     const keepWorking = following?.op === 'backward' && following.from === b;
-    const wantsWorking = keepWorking && !(kind === 'internal' && (b - a) % stride === 0);
+    const lastIsWorking = step !== undefined;
+    const wantsWorking = keepWorking && !lastIsWorking && !(kind === 'internal' && (b - a) % stride === 0);
     const start = this.heldHidden(a);
     const request: ForwardRangeRequest<THidden> =
       kind === undefined
@@ -580,12 +603,15 @@ class Run<THidden, TInternal, TGradient> {
         `returned no internal state for forward step ${b} although it was asked to keep it (keepWorking)`,
       );
     }
-    for (let i = 0; i < count; i++) {
+    const checkpoints = lastIsWorking ? count - 1 : count;
+    for (let i = 0; i < checkpoints; i++) {
       const position = a + (i + 1) * stride;
       if (kind === 'hidden') this.keep('hidden', position, kept[i] as THidden);
       else this.keep('internal', position, kept[i] as TInternal);
     }
-    if (wantsWorking) this.working = { position: b, state: working as TInternal };
+    for (const free of joined?.frees ?? []) this.releaseCheckpoint(free.kind, free.at);
+    if (lastIsWorking) this.working = { position: b, state: kept[count - 1] as TInternal };
+    else if (wantsWorking) this.working = { position: b, state: working as TInternal };
     this.progress('forward', a, b);
   }
 
@@ -632,12 +658,60 @@ class Run<THidden, TInternal, TGradient> {
   }
 }
 /**
+ * The `forwardRange` and `backwardRange` calls that `runPolicy` makes for `policy` on a version 2 backend:
+ * one per `backward` instruction, one per `forward` instruction except that an instruction keeping every
+ * internal state and the single step after it that starts a backward instruction make one.
+ */
+export function rangeCalls(policy: Policy): { readonly forward: number; readonly backward: number } {
+  const list = policy.instructions;
+  let forward = 0;
+  let backward = 0;
+  for (let i = 0; i < list.length; i++) {
+    const ins = list[i] as Instruction;
+    if (ins.op === 'backward') backward++;
+    else if (ins.op === 'forward') {
+      forward++;
+      i = workingStepAfter(list, i) ?? i;
+    }
+  }
+  return { forward, backward };
+}
+
+/**
+ * When the forward instruction at `i` keeps every internal state and is followed (after `free`
+ * instructions only) by the single step after it, storing nothing, whose internal state the backward
+ * instruction after that consumes as working memory: the index of that step. A pattern of the solvers'
+ * policies (a segment's internal states, then the step that starts its backward), which runs as one
+ * range, so that a backend sees the segment whole and can give its states side by side.
+ */
+function workingStepAfter(list: readonly Instruction[], i: number): number | undefined {
+  const ins = list[i];
+  if (ins?.op !== 'forward' || ins.store !== 'internal' || (ins.stride ?? ins.to - ins.from) !== 1) {
+    return undefined;
+  }
+  let j = i + 1;
+  while (list[j]?.op === 'free') j++;
+  const step = list[j];
+  const after = list[j + 1];
+  return step?.op === 'forward' &&
+    step.store === undefined &&
+    step.from === ins.to &&
+    step.to === ins.to + 1 &&
+    after?.op === 'backward' &&
+    after.from === step.to
+    ? j
+    : undefined;
+}
+
+/**
  * Run one backward pass through time: execute `policy` over `backend`, instruction by instruction, with
  * exactly the semantics of the Rewind policy format (docs/policy-format.md).
  *
  * `backend` implements version 1 or version 2 of the backend interface; a version 1 backend runs through
- * `adaptV1`. A version 2 backend receives one `forwardRange` per `forward` instruction and one
- * `backwardRange` per `backward` instruction, with the source of every backward step chosen by rule 2.2.1;
+ * `adaptV1`. A version 2 backend receives one `forwardRange` per `forward` instruction (except that an
+ * instruction keeping every internal state and the single step after it that starts a backward
+ * instruction run as one range, the last state becoming the working state) and one `backwardRange` per
+ * `backward` instruction, with the source of every backward step chosen by rule 2.2.1;
  * `free` instructions and the release of dead checkpoints (rule 2.2.3) are disposals after the call.
  *
  * Before any work the policy is checked against the backend (`checkRunnable`). During the run every

@@ -29,6 +29,7 @@ import { type BatchArrays, type CellModel, headWidth, lossWeight, type SequenceB
 import { CHUNK_ROLES, type Chunk, type ChunkRole, ChunkStore } from './chunks.js';
 import type { InternalData, PathResult, StateTensors, StepProgram, Want } from './engine.js';
 import { cachedSession, runSession, type SessionPool, type SessionSettings } from './session.js';
+import { sideBySide } from './side-by-side.js';
 import {
   accumulate,
   allocFloat,
@@ -94,9 +95,11 @@ export interface RunCounters {
   parameterBytesIn: number;
   /** Bytes copied in JavaScript to stack checkpoints that did not lie contiguously in one buffer. */
   gatherBytes: number;
-  /** Forward and backward steps computed by the range-level program. */
+  /** Forward and backward steps the range-level program was asked for. */
   rangeForwardSteps: number;
   rangeBackwardSteps: number;
+  /** Steps a forward range computed again in front of itself (see `forwardRangeV2`'s `entering`). */
+  rangeFrontSteps: number;
 }
 
 /** Zeroed run counters. */
@@ -117,6 +120,7 @@ export function zeroCounters(): RunCounters {
     gatherBytes: 0,
     rangeForwardSteps: 0,
     rangeBackwardSteps: 0,
+    rangeFrontSteps: 0,
   };
 }
 
@@ -701,28 +705,19 @@ export class BuiltinProgram implements StepProgram {
     return buffer;
   }
 
-  /** `parts` one after another: a view when they already are, otherwise a copy into the buffer of `role`. */
+  /**
+   * `parts` one after another: a view when they already are (see `sideBySide`), otherwise a copy into the
+   * buffer of `role`.
+   */
   private stackArrays(
     parts: readonly FloatArray[],
     role: string,
   ): { readonly data: FloatArray; readonly copied: boolean } {
-    const first = parts[0];
-    if (first === undefined) throw new Error(`${this.name}: nothing to stack`);
-    let contiguous = true;
-    for (let i = 1; i < parts.length && contiguous; i++) {
-      const d = parts[i] as FloatArray;
-      const prev = parts[i - 1] as FloatArray;
-      contiguous = d.buffer === first.buffer && d.byteOffset === prev.byteOffset + prev.byteLength;
-    }
+    if (parts.length === 0) throw new Error(`${this.name}: nothing to stack`);
+    const view = sideBySide(parts);
+    if (view !== undefined) return { data: view, copied: false };
     let total = 0;
     for (const p of parts) total += p.length;
-    if (contiguous) {
-      const data =
-        first instanceof Float32Array
-          ? new Float32Array(first.buffer, first.byteOffset, total)
-          : new Float64Array(first.buffer, first.byteOffset, total);
-      return { data, copied: false };
-    }
     const data = this.scratch(role, total).subarray(0, total);
     let o = 0;
     for (const p of parts) {
@@ -800,6 +795,11 @@ export class BuiltinProgram implements StepProgram {
    * outputs only its final state): the stacked outputs a run holds before its rows are sliced are bounded
    * by `max(rangeRows, stride)` rows. A range that stores nothing outputs only its final state (and the
    * working internal state when asked): no stacked outputs.
+   *
+   * `entering`, when `start` is the state after an internal checkpoint's step, is the state before that
+   * step: a range keeping every internal state then computes the checkpoint's step again in front, so that
+   * a backward range over both finds all their rows side by side in one buffer (`sideBySide`: no copy of
+   * the range's states). One step more; the row in front is not returned.
    */
   async forwardRangeV2(
     start: StateTensors,
@@ -807,6 +807,7 @@ export class BuiltinProgram implements StepProgram {
     to: number,
     store: { readonly kind: 'hidden' | 'internal'; readonly stride: number } | undefined,
     keepWorking: boolean,
+    entering?: StateTensors,
   ): Promise<{ kept: (StateTensors | InternalData)[]; working?: InternalData }> {
     const t0 = now();
     const n = to - from;
@@ -838,16 +839,26 @@ export class BuiltinProgram implements StepProgram {
     for (let p = 0; p < pieces.length; p++) {
       const piece = pieces[p] as Piece;
       const lastPiece = p === pieces.length - 1;
+      const front =
+        entering !== undefined &&
+        from > 0 &&
+        pieces.length === 1 &&
+        piece.keep === 'internal' &&
+        !piece.strided
+          ? 1
+          : 0;
+      this.counters.rangeFrontSteps += front;
       const pieceWorking = piece.last === 'internal' || (lastPiece && wantWorking);
       // One step whose internal state is wanted: the graph keeping every internal state (one row).
       const single = piece.keep === 'none' && pieceWorking && piece.b - piece.a === 1;
       const kind = single
         ? 'v2fwd:internal:all:final'
         : `v2fwd:${piece.keep}:${piece.strided ? 'strided' : 'all'}:${pieceWorking ? 'working' : 'final'}`;
+      const first = front === 1 ? (entering as StateTensors) : prev;
       const feeds: Record<string, Tensor | undefined> = {
-        ...this.stackedInputs(piece.a + 1, piece.b - piece.a),
-        h0: prev[0],
-        c0: prev[1],
+        ...this.stackedInputs(piece.a + 1 - front, piece.b - piece.a + front),
+        h0: first[0],
+        c0: first[1],
         ...this.params,
       };
       if (piece.strided && store !== undefined) {
@@ -891,10 +902,11 @@ export class BuiltinProgram implements StepProgram {
         if (piece.keep === 'hidden') {
           for (let j = 0; j < rows; j++) kept.push(state(j));
         } else {
+          // (`front`: row 0 is the step before the range, not returned.)
           const hpAll = this.out(r, 'hp_all');
           const cpAll = this.lstm ? this.out(r, 'cp_all') : undefined;
           const actsAll = savesActs(this.s.graph.cell, 'saved') ? this.out(r, 'acts_all') : undefined;
-          for (let j = 0; j < rows; j++) {
+          for (let j = front; j < rows; j++) {
             kept.push({
               prev: cpAll === undefined ? [this.row(hpAll, j)] : [this.row(hpAll, j), this.row(cpAll, j)],
               next: state(j),

@@ -5,7 +5,7 @@ import type { CellBackendV1, GradientReadout, MaybePromise } from '../backend.js
 import type { CellBackendV2 } from '../backend-v2.js';
 import { ExecutorError } from '../errors.js';
 import { createRng } from '../reference/rng.js';
-import { type RunPolicyOptions, type RunResult, runPolicy } from '../run-policy.js';
+import { type RunPolicyOptions, type RunResult, rangeCalls, runPolicy } from '../run-policy.js';
 import { trackHandles, trackHandlesV2 } from '../tracking.js';
 
 /** A planning strategy of `@rewind/solver`. */
@@ -326,10 +326,10 @@ export function defineConformance<B extends ConformanceBackend>(
     expect(tracker.violations, `${what}: handle misuse`).toEqual([]);
     expect(tracker.live, `${what}: handles left live`).toBe(0);
     if (tracker.ranges !== undefined) {
-      const ops = policy.instructions.map((ins) => ins.op);
-      expect(tracker.ranges(), `${what}: one range per forward and backward instruction`).toEqual([
-        ops.filter((op) => op === 'forward').length,
-        ops.filter((op) => op === 'backward').length,
+      const calls = rangeCalls(policy);
+      expect(tracker.ranges(), `${what}: the ranges of the policy's instructions`).toEqual([
+        calls.forward,
+        calls.backward,
       ]);
     }
     if (baseline !== undefined) expect(backend.liveHandles?.(), `${what}: backend handles`).toBe(baseline);
@@ -568,8 +568,9 @@ export function defineConformance<B extends ConformanceBackend>(
         for (const strategy of ['hsm', 'msm', 'store-all'] as const) {
           if (!strategies.includes(strategy)) continue;
           const policy = plan(backend, strategy, sb.hidden + Math.floor((steps * sb.internal) / 3));
-          // One progress event per range: every `forward` and `backward` instruction.
-          const total = policy.instructions.filter((ins) => ins.op !== 'free').length;
+          // One progress event per range.
+          const calls = rangeCalls(policy);
+          const total = calls.forward + calls.backward;
           for (let k = 1; k < total; k++) {
             const signal: { aborted: boolean; reason?: unknown } = { aborted: false };
             const tracker = track(backend);
