@@ -385,6 +385,7 @@ describe('rewind command line', () => {
         backend: string;
         tf32?: boolean;
         measured: {
+          minorPageFaults: number;
           transfers?: { runs: number; parameterBytesIn: number; bytesOut: number };
           dispatches?: { perForwardStep: number; perBackwardStep: number; readbacks: number };
         };
@@ -412,6 +413,8 @@ describe('rewind command line', () => {
       expect(d?.readbacks).toBe(2);
     }
     for (const x of ort) expect(x.measured.dispatches).toBeUndefined();
+    // Every run says how much memory its iterations touched for the first time.
+    for (const x of both.runs) expect(Number.isInteger(x.measured.minorPageFaults)).toBe(true);
     expect(both.machine.match(/cores, Node/g)).toHaveLength(1);
     expect(both.machine).toMatch(/tfjs.*; .*onnxruntime/);
   });

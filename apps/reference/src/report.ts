@@ -41,6 +41,8 @@ export interface BenchRun {
       readonly bytesPerForwardStep: number;
       readonly bytesPerBackwardStep: number;
     };
+    /** Median minor page faults per iteration (binding included): memory touched for the first time. */
+    readonly minorPageFaults?: number;
     /** Kernel dispatches per forward and backward step and per iteration, and read-backs (tfjs). */
     readonly dispatches?: {
       readonly perForwardStep: number;

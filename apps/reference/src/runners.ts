@@ -48,6 +48,11 @@ export interface StepOutcome {
   readonly transfers?: StepTransfers;
   /** The kernels dispatched and the read-backs made in this step, where the backend counts them (tfjs). */
   readonly dispatches?: StepDispatches;
+  /**
+   * Minor page faults of the process during the step (binding included): memory the step touched for the
+   * first time, e.g. fresh buffers for its checkpoints.
+   */
+  readonly minorPageFaults: number;
 }
 
 /** Kernel dispatches and read-backs of one training step (tfjs backends; deterministic counts). */
@@ -152,14 +157,17 @@ async function runnerOver(
       report = options.onProgress;
       try {
         const run = () => (trainer as NonNullable<typeof trainer>).step(batch, { policy });
+        const faults = process.resourceUsage().minorPageFault;
         const counted = parts.counted === undefined ? undefined : await parts.counted(run);
         const r = counted === undefined ? await run() : counted.result;
+        const minorPageFaults = process.resourceUsage().minorPageFault - faults;
         const t = r.timings;
         const cellMs = t.forward + t.recompute + t.backward;
         const transfers = parts.transfers?.();
         return {
           ...(transfers === undefined ? {} : { transfers }),
           ...(counted === undefined ? {} : { dispatches: counted.dispatches }),
+          minorPageFaults,
           loss: r.loss,
           seconds: r.seconds,
           bindSeconds: r.bindSeconds,

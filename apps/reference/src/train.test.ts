@@ -31,6 +31,7 @@ function fakeRunner(
         backwards: 10,
         cellMs: 5,
         overheadMs: 5,
+        minorPageFaults: 0,
       };
     },
     async dispose() {},

@@ -377,6 +377,7 @@ export async function bench(
       const overhead = outcomes.map((o) => o.overheadMs / (1000 * o.seconds)).sort((a, b) => a - b);
       const transfers = outcomes[outcomes.length - 1]?.transfers;
       const dispatches = outcomes[outcomes.length - 1]?.dispatches;
+      const faults = outcomes.map((o) => o.minorPageFaults).sort((a, b) => a - b);
       return {
         ...(runner.tf32 === undefined ? {} : { tf32: runner.tf32 }),
         backend: spec.backend,
@@ -400,6 +401,7 @@ export async function bench(
           contaminatedRounds: r.contaminated,
           msSpread: { min: r.ms.min, max: r.ms.max, q1: r.ms.q1, q3: r.ms.q3 },
           timeRatioSpread: { min: ratio.min, max: ratio.max, q1: ratio.q1, q3: ratio.q3 },
+          minorPageFaults: faults[Math.floor(faults.length / 2)] ?? 0,
           ...(transfers === undefined ? {} : { transfers }),
           ...(dispatches === undefined ? {} : { dispatches }),
         },

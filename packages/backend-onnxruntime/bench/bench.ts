@@ -18,6 +18,7 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import {
   type CaseResult,
@@ -521,6 +522,9 @@ interface RangeRow {
   readonly name: string;
   readonly times: number[];
   readonly foreign: number[];
+  /** Garbage collection inside each timed run (ms), and the minor page faults of the process during it. */
+  readonly gc: number[];
+  readonly faults: number[];
   stats?: OnnxBackendStats;
   forwards: number;
   instructions: number;
@@ -569,6 +573,8 @@ async function partRanges(backwardCost: number): Promise<void> {
         name: `v1 ${label}`,
         times: [],
         foreign: [],
+        gc: [],
+        faults: [],
         forwards: policy.totals.forwards,
         instructions: policy.instructions.length,
       },
@@ -584,6 +590,8 @@ async function partRanges(backwardCost: number): Promise<void> {
         name: `v2 ${label}`,
         times: [],
         foreign: [],
+        gc: [],
+        faults: [],
         forwards: policy.totals.forwards,
         instructions: policy.instructions.length,
       },
@@ -595,15 +603,29 @@ async function partRanges(backwardCost: number): Promise<void> {
       reset: () => v2.resetStats(),
     });
   }
+  // Garbage collection pauses, summed as they are reported (entries arrive after the run: wait a turn).
+  let gcMs = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcMs += e.duration;
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
   for (let round = 0; round <= rounds; round++) {
     for (const c of cases) {
       c.reset();
+      await turn();
+      const gc0 = gcMs;
+      const faults0 = process.resourceUsage().minorPageFault;
       const before = cpuTimes();
       const t0 = now();
       await c.run();
       const ms = now() - t0;
       const after = cpuTimes();
+      const faults = process.resourceUsage().minorPageFault - faults0;
+      await turn();
       if (round === 0) continue; // warm-up
+      c.row.gc.push(gcMs - gc0);
+      c.row.faults.push(faults);
       c.row.times.push(ms);
       c.row.foreign.push(Math.max(0, after.machine - before.machine - (after.own - before.own)));
       c.row.stats = c.stats();
@@ -633,8 +655,11 @@ async function partRanges(backwardCost: number): Promise<void> {
       (s.forwardSteps > 0 ? (s.forwardBytesIn + s.forwardBytesOut) / s.forwardSteps / 1e3 : 0).toFixed(1),
       ((s.backwardBytesIn + s.backwardBytesOut) / T / 1e3).toFixed(1),
       mb(s.gatherBytes),
+      fmt(median(row.gc), 1),
+      String(Math.round(median(row.faults))),
     ];
   });
+  observer.disconnect();
   table(
     [
       'backend',
@@ -649,6 +674,8 @@ async function partRanges(backwardCost: number): Promise<void> {
       'kB/fwd step',
       'kB/bwd step',
       'gathered MB',
+      'GC ms',
+      'page faults',
     ],
     rows,
   );
@@ -670,7 +697,8 @@ async function partRanges(backwardCost: number): Promise<void> {
   );
   console.log(`tf32: ${v2.options.tf32} (CPU: not applicable)`);
   console.log(
-    'foreign CPU ms: CPU time other processes took during the round (from /proc/stat, minus this process); compare rows within one run.\n',
+    'foreign CPU ms: CPU time other processes took during the round (from /proc/stat, minus this process); compare rows within one run.\n' +
+      'GC ms: garbage collection pauses during the iteration; page faults: minor page faults (memory touched for the first time); medians.\n',
   );
   if (args.json !== undefined) {
     const out = {
@@ -688,6 +716,8 @@ async function partRanges(backwardCost: number): Promise<void> {
           all: row.times,
         },
         foreignCpuMs: row.foreign,
+        gcMs: row.gc,
+        minorPageFaults: row.faults,
         instructions: row.instructions,
         forwards: row.forwards,
         perIteration: row.stats,
