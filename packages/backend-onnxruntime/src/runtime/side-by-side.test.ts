@@ -42,5 +42,8 @@ describe('sideBySide', () => {
     const doubles = new Float64Array(4);
     expect(sideBySide([Float64Array.of(0), doubles.subarray(1, 3)])?.length).toBe(3);
     expect(sideBySide([new Float32Array(2), doubles.subarray(1, 3)])).toBeUndefined();
+    // Mixed element types lying back to back in one buffer are not one array either.
+    const bytes = new ArrayBuffer(24);
+    expect(sideBySide([new Float32Array(bytes, 0, 2), new Float64Array(bytes, 8, 2)])).toBeUndefined();
   });
 });

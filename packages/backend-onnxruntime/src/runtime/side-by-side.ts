@@ -15,10 +15,10 @@ function sameBits(a: FloatArray, buffer: ArrayBufferLike, byteOffset: number): b
 }
 
 /**
- * `parts` (of one element type) as one array without a copy, or undefined when they are not laid out for
- * it: a view when they lie one after another in one buffer, or when all but the first do and the buffer
- * holds the first's bits just before them (a row that a range computed again next to its neighbours: the
- * view reads the same numbers). Each part's byte offset must be a multiple of 4.
+ * `parts` as one array without a copy, or undefined when they are not laid out for it (or are not all of
+ * one element type): a view when they lie one after another in one buffer, or when all but the first do
+ * and that buffer holds the first's bits just before them (a row that a range computed again next to its
+ * neighbours: the view reads the same numbers).
  */
 export function sideBySide(parts: readonly FloatArray[]): FloatArray | undefined {
   const first = parts[0];
@@ -26,6 +26,7 @@ export function sideBySide(parts: readonly FloatArray[]): FloatArray | undefined
   let total = first.length;
   for (let i = 1; i < parts.length; i++) {
     const d = parts[i] as FloatArray;
+    if (d.constructor !== first.constructor) return undefined;
     total += d.length;
     if (i === 1) continue;
     const prev = parts[i - 1] as FloatArray;
@@ -37,6 +38,6 @@ export function sideBySide(parts: readonly FloatArray[]): FloatArray | undefined
     return view(first, first.buffer, first.byteOffset, total);
   // The first part elsewhere: the same bits just before the rest in the rest's buffer serve as well.
   const at = second.byteOffset - first.byteLength;
-  if (at < 0 || first.constructor !== second.constructor) return undefined;
+  if (at < 0) return undefined;
   return sameBits(first, second.buffer, at) ? view(first, second.buffer, at, total) : undefined;
 }
