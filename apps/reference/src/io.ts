@@ -195,7 +195,8 @@ export class Progress {
     const bar = `${'#'.repeat(filled)}${'.'.repeat(width - filled)}`;
     const pct = (100 * share).toFixed(0).padStart(3);
     const elapsed = (now - this.start) / 1000;
-    const left = share > 0 ? `, ~${formatDuration((elapsed * (1 - share)) / share)} left` : '';
+    // A time left extrapolated from under 1% of the work says nothing (e.g. hundreds of hours at 0%).
+    const left = share >= 0.01 ? `, ~${formatDuration((elapsed * (1 - share)) / share)} left` : '';
     const line = `${this.label} [${bar}] ${pct}% (${formatDuration(elapsed)}${left}) ${detail}`;
     this.io.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
   }

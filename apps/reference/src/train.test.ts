@@ -100,6 +100,8 @@ describe('the training loop', () => {
       // Recomputed means forward steps beyond the first pass, as in the explorer.
       expect(r.summary.recomputedSteps).toBe(5);
       expect(r.summary.budgetBytes).toBe(Math.floor(0.5 * (100 + 10 * 450)));
+      // The whole process's peak memory, in bytes, beside the checkpoints'.
+      expect(r.summary.peakRssBytes).toBeGreaterThan(process.memoryUsage().heapUsed);
     }
   });
 

@@ -168,6 +168,11 @@ export interface TrainSummary {
   readonly predictedTimeRatio: number;
   readonly sparsity: number | null;
   readonly skippableShare: number | null;
+  /**
+   * The process's peak resident memory so far, in bytes: checkpoints, working memory, the data, the
+   * runtime itself (for a CPU backend; a GPU's memory is not in it).
+   */
+  readonly peakRssBytes: number;
 }
 
 /** A prepared training: the runner, its policy and budget, before any iteration. */
@@ -253,6 +258,7 @@ export async function train(
       predictedTimeRatio: predictedTimeRatio(policy),
       sparsity: last.sparsity?.achieved ?? null,
       skippableShare: last.sparsity?.skippableShare ?? null,
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
     };
     const file: TrainFile = {
       backend: spec.backend,

@@ -184,6 +184,32 @@ describe('token-id batches', () => {
     });
   }
 
+  it('holds no one-hot rows or input gradient of the whole batch: memory that grows with T stays the ids', async () => {
+    const V = 89;
+    const T = 4000;
+    const B = 16;
+    const model = createReferenceModel({
+      cell: 'lstm',
+      inputSize: V,
+      hiddenSize: 8,
+      head: { kind: 'softmax', classes: V },
+      seed: 1,
+    });
+    const dense = randomBatch(model, { steps: 2, batchSize: B, seed: 1 });
+    const ids = Int32Array.from({ length: T * B }, (_, r) => (r * 7) % V);
+    const targets = Int32Array.from({ length: T * B }, (_, r) => (r * 5) % V);
+    const idBatch = { ...dense, steps: T, inputs: ids, targets, inputKind: 'ids' as const };
+    const oneHotBytes = T * B * V * 4; // 22.8 MB, and twice that for a float64 input gradient
+    const before = process.memoryUsage().arrayBuffers;
+    const backend = await createOnnxBackendV2(model, idBatch, { inputGradients: false });
+    const grown = process.memoryUsage().arrayBuffers - before;
+    expect(grown).toBeLessThan(oneHotBytes / 4);
+    // It still runs a pass (store-all), and keeps no gradient for the inputs.
+    const run = await runPolicyV2(backend, policyFor(backend, 'store-all'));
+    expect(Number.isFinite(run.loss)).toBe(true);
+    expect((await backend.readGradients()).inputs).toBeUndefined();
+  });
+
   it('refuses ids outside the inputs, naming the entry', async () => {
     const model = createReferenceModel({
       cell: 'lstm',

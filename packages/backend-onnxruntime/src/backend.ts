@@ -388,7 +388,7 @@ export async function prepareBuiltin(
       : { ...base, intraOpNumThreads: options.intraOpNumThreads };
   // The RNN's internal state is the same either way: nothing to recompute.
   const mode: InternalMode = cell === 'rnn' ? 'saved' : resolved.internalState;
-  const arrays = batchArrays(batch, head, resolved.dtype, carried, H, I);
+  const arrays = batchArrays(batch, head, resolved.dtype, carried, H);
   const name = `onnxruntime-${resolved.executionProvider}/${cell}`;
   const program = new BuiltinProgram(name, model, batch, arrays, {
     graph: { cell, inputSize: I, hiddenSize: H, dtype: resolved.dtype },

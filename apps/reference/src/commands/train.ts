@@ -71,7 +71,8 @@ export const trainCommand: Command = {
           `  loss ${s.initialLoss.toFixed(3)} -> ${s.loss.toFixed(3)} nats per character\n` +
           `  ${Math.round(s.tokensPerSecond)} tokens/s; ${s.forwards} forward steps (${s.recomputedSteps} recomputed: beyond the first pass) and ${s.backwards} backward steps per iteration\n` +
           `  peak checkpoint memory ${formatBytes(s.peakCheckpointBytes)} of a ${formatBytes(s.budgetBytes)} budget; ` +
-          `store-all would hold ${formatBytes(s.storeAllBytes)} (${(100 * s.memoryRatio).toFixed(1)}%)\n` +
+          `store-all would hold ${formatBytes(s.storeAllBytes)} (${(100 * s.memoryRatio).toFixed(1)}%); ` +
+          `the process peaked at ${formatBytes(s.peakRssBytes)} resident\n` +
           (s.sparsity === null
             ? ''
             : `  sparsified backward: ${(100 * s.sparsity).toFixed(1)}% of gate gradients zero, ${(100 * (s.skippableShare ?? 0)).toFixed(1)}% of backward multiply-accumulates skippable\n`),

@@ -65,6 +65,7 @@ export function checkModel(model: CellModel): void {
 
 /** The batch's arrays converted once for the runtime. */
 export interface BatchArrays {
+  /** The dense inputs, `T B I`; empty for a batch of token ids (see `ids`). */
   readonly inputs: FloatArray;
   /** The token ids (`T*B`, int64), for a batch of ids: the range graphs gather their projections. */
   readonly ids?: BigInt64Array;
@@ -75,8 +76,7 @@ export interface BatchArrays {
 }
 
 /**
- * Convert a batch to `dtype` arrays. `carried` is the number of carried tensors of width `width`; a batch of
- * token ids (checked) needs `inputSize`.
+ * Convert a batch (checked) to `dtype` arrays. `carried` is the number of carried tensors of width `width`.
  */
 export function batchArrays(
   batch: SequenceBatch,
@@ -84,21 +84,14 @@ export function batchArrays(
   dtype: FloatType,
   carried: number,
   width: number,
-  inputSize?: number,
 ): BatchArrays {
   let inputs: FloatArray;
   let ids: BigInt64Array | undefined;
   if ((batch.inputKind ?? 'dense') === 'ids') {
-    // One-hot rows in `dtype` directly (the weight-gradient products read them), and the ids themselves.
-    if (inputSize === undefined) throw new Error('internal: a batch of token ids needs the input size');
-    const I = inputSize;
-    inputs = allocFloat(dtype, batch.inputs.length * I);
+    // The ids themselves; their one-hot rows are built where a product needs them, a range at a time.
+    inputs = allocFloat(dtype, 0);
     ids = new BigInt64Array(batch.inputs.length);
-    for (let r = 0; r < batch.inputs.length; r++) {
-      const k = batch.inputs[r] as number;
-      inputs[r * I + k] = 1;
-      ids[r] = BigInt(k);
-    }
+    for (let r = 0; r < batch.inputs.length; r++) ids[r] = BigInt(batch.inputs[r] as number);
   } else {
     inputs = toFloat(dtype, batch.inputs);
   }

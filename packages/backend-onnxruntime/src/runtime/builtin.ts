@@ -205,7 +205,8 @@ export class BuiltinProgram implements StepProgram {
     const dtype = settings.graph.dtype;
     this.zeros = floatTensor(allocFloat(dtype, this.B * this.H), [this.B, this.H]);
     this.initial = arrays.initial.map((a) => floatTensor(a, [this.B, this.H]));
-    this.dInputs = new Float64Array(arrays.inputs.length);
+    // The inputs' gradient, `T B I` float64: only when it is asked for (training does not read it).
+    this.dInputs = new Float64Array(settings.inputGradients === false ? 0 : batch.steps * this.B * this.I);
     this.dInitial = new Float64Array(this.initial.length * this.B * this.H);
     this.chunks = new ChunkStore(
       settings.chunkSteps,
@@ -370,10 +371,16 @@ export class BuiltinProgram implements StepProgram {
     return this.initial;
   }
 
-  /** `x_t .. x_{t+n-1}` as one tensor `[n, B, I]` (or `[B, I]` for one step), without a copy. */
+  /**
+   * `x_t .. x_{t+n-1}` as one tensor `[n, B, I]` (or `[B, I]` for one step), without a copy (for a batch of
+   * token ids, their one-hot rows, built here).
+   */
   private inputs(t: number, n: number, layout: 'steps' | 'rows' = 'steps'): Tensor {
     const size = this.B * this.I;
-    const data = this.arrays.inputs.subarray((t - 1) * size, (t - 1 + n) * size);
+    const data =
+      this.arrays.ids === undefined
+        ? this.arrays.inputs.subarray((t - 1) * size, (t - 1 + n) * size)
+        : this.oneHotRows(t, t + n - 1);
     if (layout === 'rows') return floatTensor(data, [n * this.B, this.I]);
     return floatTensor(data, n === 1 ? [this.B, this.I] : [n, this.B, this.I]);
   }
@@ -615,9 +622,27 @@ export class BuiltinProgram implements StepProgram {
     this.chunks.add(from, to, {
       dA: floatData(this.out(r, 'dgates')),
       dAh: this.s.graph.cell === 'gru' ? floatData(this.out(r, 'dgates_h')) : undefined,
-      x: this.arrays.inputs.subarray((to - 1) * size, from * size),
+      x:
+        this.arrays.ids === undefined
+          ? this.arrays.inputs.subarray((to - 1) * size, from * size)
+          : this.oneHotRows(to, from),
       ...rows,
     });
+  }
+
+  /**
+   * The one-hot rows of the token ids of steps `to .. from` (a batch of ids), `(from - to + 1) B I` in
+   * ascending step order: built for the weight-gradient products of the rows a backward range hands over,
+   * rather than for the whole batch at once (`T B I` floats: 1.1 GB at T = 100,000 with 89 symbols).
+   */
+  private oneHotRows(to: number, from: number): FloatArray {
+    const ids = this.arrays.ids as BigInt64Array;
+    const I = this.I;
+    const rows = (from - to + 1) * this.B;
+    const out = allocFloat(this.s.graph.dtype, rows * I);
+    const first = (to - 1) * this.B;
+    for (let r = 0; r < rows; r++) out[r * I + Number(ids[first + r])] = 1;
+    return out;
   }
 
   /** Make the weight-gradient products of the complete chunks in one run of their own, and add them up. */
