@@ -9,7 +9,7 @@
  *
  * Usage: `pnpm bench` (about 1-3 minutes on 2 cores). Smaller: `pnpm bench --quick` (or BENCH_QUICK=1);
  * `--steps N` (T of part 3, default 1000), `--iterations N` (timed iterations per strategy, default 4),
- * `--threads N` (ONNX Runtime intra-op threads), `--only per-step|design|long|ranges`.
+ * `--threads N` (ONNX Runtime intra-op threads), `--only per-step|design|long|ranges|sessions`.
  * 4. the range-level backend (version 2) against the per-step one (version 1), store-all and msm at 5%,
  *    LSTM T=1000 B=32 H=256 with 89 one-hot inputs and a softmax over 89 classes, all four interleaved in
  *    every round (`--rounds N`, default 5): medians and spread, the CPU time other processes took in each
@@ -41,6 +41,7 @@ import { env } from 'onnxruntime-node';
 import { createOnnxBackendV2 } from '../src/backend-v2.js';
 import {
   createOnnxBackend,
+  createSessionPool,
   type OnnxBackend,
   type OnnxBackendOptions,
   type OnnxBackendStats,
@@ -728,6 +729,106 @@ async function partRanges(backwardCost: number): Promise<void> {
   }
 }
 
+/**
+ * What parameters as initializers would cost: sessions built into a graph are fixed, so parameters baked in
+ * as initializers mean new sessions after every optimizer step. Times, per strategy, a backend and one pass
+ * with a cold session pool against the same with a warm one (the difference is the building of every
+ * session an iteration needs), and the parameter bytes the iteration's runs are fed (on CUDA each run
+ * copies its inputs to the device: that is what the initializers would save).
+ */
+async function partSessions(backwardCost: number): Promise<void> {
+  const B = quick ? 8 : 32;
+  const H = quick ? 64 : 256;
+  const V = 89;
+  const T = LONG_T;
+  const rounds = Number(args.rounds ?? (quick ? 2 : 5));
+  console.log(
+    `## 5. Session building (parameters as initializers?): LSTM B=${B} H=${H}, ${V} one-hot inputs, T=${T}; store-all and msm at 5%, ${rounds} rounds`,
+  );
+  const model = createReferenceModel({
+    cell: 'lstm',
+    inputSize: V,
+    hiddenSize: H,
+    head: { kind: 'softmax', classes: V },
+    seed: 1,
+  });
+  const batch = randomBatch(model, { steps: T, batchSize: B, seed: 2, oneHot: true });
+  const probe = await createOnnxBackendV2(model, batch, threads);
+  const sb = probe.stateBytes();
+  const policies: [string, Policy][] = [
+    [
+      'store-all',
+      plan({
+        steps: T,
+        memory: { bytes: sb.hidden + T * sb.internal, stateBytes: sb },
+        strategy: 'store-all',
+      }),
+    ],
+    [
+      'msm 5%',
+      plan({
+        steps: T,
+        memory: { bytes: Math.floor(0.05 * (sb.hidden + T * sb.internal)), stateBytes: sb },
+        strategy: 'msm',
+        costModel: { backwardCost },
+      }),
+    ],
+  ];
+  const parameterBytes = 4 * (4 * H * V + 4 * H * H + 4 * H + V * H + V);
+  const rows: string[][] = [];
+  const timed = async (sessions: ReturnType<typeof createSessionPool>, policy: Policy) => {
+    const t0 = now();
+    const backend = await createOnnxBackendV2(model, batch, { ...threads, sessions });
+    await runPolicy(backend, policy);
+    await backend.readGradients();
+    return { ms: now() - t0, runs: backend.stats().runs };
+  };
+  for (const [name, policy] of policies) {
+    const cold: number[] = [];
+    const warm: number[] = [];
+    let built = 0;
+    let runs = 0;
+    for (let round = 0; round < rounds; round++) {
+      const sessions = createSessionPool();
+      cold.push((await timed(sessions, policy)).ms);
+      built = sessions.size;
+      const w = await timed(sessions, policy);
+      warm.push(w.ms);
+      runs = w.runs;
+      await sessions.release();
+    }
+    const build = cold.map((c, i) => c - (warm[i] ?? 0));
+    rows.push([
+      name,
+      String(built),
+      fmt(median(cold), 0),
+      fmt(median(warm), 0),
+      `${fmt(median(build), 0)} (${fmt(Math.min(...build), 0)}-${fmt(Math.max(...build), 0)})`,
+      String(runs),
+      (parameterBytes / 1e6).toFixed(2),
+      ((runs * parameterBytes) / 1e6).toFixed(0),
+    ]);
+  }
+  table(
+    [
+      'policy',
+      'sessions built',
+      'cold ms',
+      'warm ms',
+      'building ms (min-max)',
+      'runs',
+      'param MB',
+      'param MB if every run copies',
+    ],
+    rows,
+  );
+  console.log(
+    'cold: a backend and one pass (gradients read) with a new session pool; warm: the same again on that pool; building = cold - warm, per round (median, min-max):\n' +
+      'the sessions and their memory arenas, what sessions with the parameters as initializers would cost after every optimizer step.\n' +
+      'param MB if every run copies: what CUDA moves per iteration when the parameters are run inputs (an upper bound: every run counted).\n',
+  );
+}
+
 async function main(): Promise<void> {
   const start = now();
   printMachine();
@@ -736,6 +837,7 @@ async function main(): Promise<void> {
   if (only === undefined || only === 'design') await partDesign(backwardCost);
   if (only === undefined || only === 'long') await partLong(backwardCost);
   if (only === undefined || only === 'ranges') await partRanges(backwardCost);
+  if (only === undefined || only === 'sessions') await partSessions(backwardCost);
   console.log(
     `total bench time: ${((now() - start) / 1000).toFixed(1)} s; load average at the end ${loadavg()
       .map((l) => l.toFixed(2))
