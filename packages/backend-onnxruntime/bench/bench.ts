@@ -531,15 +531,19 @@ interface RangeRow {
   instructions: number;
 }
 
-async function partRanges(backwardCost: number): Promise<void> {
+/** Parts 4 and 5: the issue's character model (LSTM, 89 one-hot inputs, a softmax over 89), at `LONG_T`. */
+function characterCase(): {
+  B: number;
+  H: number;
+  V: number;
+  T: number;
+  model: ReferenceModel;
+  batch: ReferenceBatch;
+} {
   const B = quick ? 8 : 32;
   const H = quick ? 64 : 256;
   const V = 89;
   const T = LONG_T;
-  const rounds = Number(args.rounds ?? (quick ? 3 : 5));
-  console.log(
-    `## 4. Range-level (v2) vs per-step (v1) backend: LSTM B=${B} H=${H}, ${V} one-hot inputs, softmax over ${V}, T=${T}; store-all and msm at 5%, interleaved, ${rounds} rounds`,
-  );
   const model = createReferenceModel({
     cell: 'lstm',
     inputSize: V,
@@ -553,6 +557,15 @@ async function partRanges(backwardCost: number): Promise<void> {
     const hot = (r * 7919) % V;
     for (let k = 0; k < V; k++) inputs[r * V + k] = k === hot ? 1 : 0;
   }
+  return { B, H, V, T, model, batch };
+}
+
+async function partRanges(backwardCost: number): Promise<void> {
+  const { B, H, V, T, model, batch } = characterCase();
+  const rounds = Number(args.rounds ?? (quick ? 3 : 5));
+  console.log(
+    `## 4. Range-level (v2) vs per-step (v1) backend: LSTM B=${B} H=${H}, ${V} one-hot inputs, softmax over ${V}, T=${T}; store-all and msm at 5%, interleaved, ${rounds} rounds`,
+  );
   const v1 = await createOnnxBackend(model, batch, threads);
   const v2 = await createOnnxBackendV2(model, batch, threads);
   const sb = v2.stateBytes();
@@ -737,22 +750,11 @@ async function partRanges(backwardCost: number): Promise<void> {
  * copies its inputs to the device: that is what the initializers would save).
  */
 async function partSessions(backwardCost: number): Promise<void> {
-  const B = quick ? 8 : 32;
-  const H = quick ? 64 : 256;
-  const V = 89;
-  const T = LONG_T;
+  const { B, H, V, T, model, batch } = characterCase();
   const rounds = Number(args.rounds ?? (quick ? 2 : 5));
   console.log(
     `## 5. Session building (parameters as initializers?): LSTM B=${B} H=${H}, ${V} one-hot inputs, T=${T}; store-all and msm at 5%, ${rounds} rounds`,
   );
-  const model = createReferenceModel({
-    cell: 'lstm',
-    inputSize: V,
-    hiddenSize: H,
-    head: { kind: 'softmax', classes: V },
-    seed: 1,
-  });
-  const batch = randomBatch(model, { steps: T, batchSize: B, seed: 2, oneHot: true });
   const probe = await createOnnxBackendV2(model, batch, threads);
   const sb = probe.stateBytes();
   const policies: [string, Policy][] = [
