@@ -1,7 +1,7 @@
 /** The work of `rewind train`, `rewind bench` and `rewind demo`: training, measuring, and their checks. */
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
-import { type CaseResult, interleave, pairedRatio } from '@rewind/bench-kit';
+import { type CaseResult, interleave, median, pairedRatio } from '@rewind/bench-kit';
 import { decodeBinary, encodeBinary, encodeJson, type Policy, type StateBytes, verify } from '@rewind/policy';
 import { memoryBudget, plan, predict, SolverError, type StrategyName } from '@rewind/solver';
 import { CliError, EXIT, formatBytes, type MemoryArg, UsageError } from './args.js';
@@ -380,10 +380,8 @@ export async function bench(
       const outcomes = r.samples.map((s) => s.result);
       const peak = Math.max(...outcomes.map((o) => o.peakBytes));
       const ratio = pairedRatio(r, base);
-      const overhead = outcomes.map((o) => o.overheadMs / (1000 * o.seconds)).sort((a, b) => a - b);
       const transfers = outcomes[outcomes.length - 1]?.transfers;
       const dispatches = outcomes[outcomes.length - 1]?.dispatches;
-      const faults = outcomes.map((o) => o.minorPageFaults).sort((a, b) => a - b);
       return {
         ...(runner.tf32 === undefined ? {} : { tf32: runner.tf32 }),
         backend: spec.backend,
@@ -402,12 +400,12 @@ export async function bench(
           storeAllBytes: all,
           timeRatio: ratio.median,
           memoryRatio: peak / all,
-          overheadShare: overhead[Math.floor(overhead.length / 2)]!,
+          overheadShare: median(outcomes.map((o) => o.overheadMs / (1000 * o.seconds))),
           rounds: r.samples.length,
           contaminatedRounds: r.contaminated,
           msSpread: { min: r.ms.min, max: r.ms.max, q1: r.ms.q1, q3: r.ms.q3 },
           timeRatioSpread: { min: ratio.min, max: ratio.max, q1: ratio.q1, q3: ratio.q3 },
-          minorPageFaults: faults[Math.floor(faults.length / 2)] ?? 0,
+          minorPageFaults: Math.round(median(outcomes.map((o) => o.minorPageFaults))),
           ...(transfers === undefined ? {} : { transfers }),
           ...(dispatches === undefined ? {} : { dispatches }),
         },

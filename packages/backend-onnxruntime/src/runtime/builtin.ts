@@ -168,12 +168,13 @@ export class BuiltinProgram implements StepProgram {
   private lossSum = 0;
   /** Backward steps' rows awaiting their weight-gradient products. */
   private readonly chunks: ChunkStore;
-  /** Buffers that `stack` copies into, by role, reused from one backward range to the next but one. */
+  /**
+   * Reusable buffers by role: what `stack` copies into (reused from one backward range to the next but
+   * one), and the ones of the row sums.
+   */
   private readonly stackScratch = new Map<string, FloatArray>();
   /** Which of the two sets of stacking buffers the next backward range uses (see `backwardRangeV2`). */
   private scratchSet = 0;
-  /** `[R]` ones, for the row sums of the weight-gradient products (grown as needed). */
-  private ones: FloatArray | undefined;
   /** `[B, O]` zeros: the head gradient of a step without a loss term. */
   private readonly zerosHead: FloatArray;
 
@@ -684,11 +685,10 @@ export class BuiltinProgram implements StepProgram {
       );
     }
     const n = C * R;
-    if (this.ones === undefined || this.ones.length < n) {
-      this.ones = allocFloat(this.s.graph.dtype, Math.max(n, 2 * (this.ones?.length ?? 0)));
-      this.ones.fill(1);
-    }
-    feeds[`${prefix}_ones`] = floatTensor(this.ones.subarray(0, n), [C, 1, R]);
+    // The row sums' ones: a reusable buffer of its own, filled whenever it is allocated anew (zeros).
+    const ones = this.scratch('ones', n);
+    if (ones[0] !== 1) ones.fill(1);
+    feeds[`${prefix}_ones`] = floatTensor(ones.subarray(0, n), [C, 1, R]);
     return feeds;
   }
 
