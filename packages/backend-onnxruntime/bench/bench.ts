@@ -778,12 +778,17 @@ async function partSessions(backwardCost: number): Promise<void> {
   ];
   const parameterBytes = 4 * (4 * H * V + 4 * H * H + 4 * H + V * H + V);
   const rows: string[][] = [];
+  const foreign: number[] = [];
   const timed = async (sessions: ReturnType<typeof createSessionPool>, policy: Policy) => {
+    const before = cpuTimes();
     const t0 = now();
     const backend = await createOnnxBackendV2(model, batch, { ...threads, sessions });
     await runPolicy(backend, policy);
     await backend.readGradients();
-    return { ms: now() - t0, runs: backend.stats().runs };
+    const ms = now() - t0;
+    const after = cpuTimes();
+    foreign.push(Math.max(0, after.machine - before.machine - (after.own - before.own)));
+    return { ms, runs: backend.stats().runs };
   };
   for (const [name, policy] of policies) {
     const cold: number[] = [];
@@ -825,7 +830,8 @@ async function partSessions(backwardCost: number): Promise<void> {
     rows,
   );
   console.log(
-    'cold: a backend and one pass (gradients read) with a new session pool; warm: the same again on that pool; building = cold - warm, per round (median, min-max):\n' +
+    `foreign CPU: other processes took ${fmt(median(foreign), 0)} ms of CPU per timed pass (median; max ${fmt(Math.max(...foreign), 0)}).\n` +
+      'cold: a backend and one pass (gradients read) with a new session pool; warm: the same again on that pool; building = cold - warm, per round (median, min-max):\n' +
       'the sessions and their memory arenas, what sessions with the parameters as initializers would cost after every optimizer step.\n' +
       'param MB if every run copies: what CUDA moves per iteration when the parameters are run inputs (an upper bound: every run counted).\n',
   );
