@@ -364,9 +364,10 @@ describe.skipIf(!hasChromium)(suite, () => {
       const junk = join(dir, 'junk.rwpl');
       writeFileSync(junk, Uint8Array.from([0x52, 0x57, 0x50, 0x4c, 1, 0, 5]));
       await page.setInputFiles('#file', junk);
-      await page.waitForFunction(() =>
-        (document.getElementById('file-status')?.textContent ?? '').includes('junk.rwpl'),
-      );
+      await page.waitForFunction(() => {
+        const el = document.getElementById('file-status');
+        return el?.dataset['result'] === 'error' && (el.textContent ?? '').includes('junk.rwpl');
+      });
       expect(await page.textContent('#file-status')).toMatch(/E_BINARY_\w+/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -410,6 +411,9 @@ describe.skipIf(!hasChromium)(suite, () => {
       strategy: 'msm',
     };
     await setInputs(page, raw);
+    // Earlier tests click buttons lower down; the boxes below are read at the top of the page, where a
+    // full-page screenshot's coordinates start.
+    await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     const png = decodePng(readFileSync(SCREENSHOT));
     expect(png.width).toBe(1280);

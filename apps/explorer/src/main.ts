@@ -407,6 +407,7 @@ function download(policy: Policy, format: 'json' | 'binary'): void {
 
 async function loadFile(file: File): Promise<void> {
   ui.fileStatus.textContent = `Reading ${file.name}…`;
+  ui.fileStatus.dataset['result'] = 'reading';
   const bytes = new Uint8Array(await file.arrayBuffer());
   const result = loadPolicyFile(bytes);
   if (!result.ok) {
