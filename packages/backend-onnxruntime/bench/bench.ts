@@ -531,7 +531,7 @@ interface RangeRow {
   instructions: number;
 }
 
-/** Parts 4 and 5: the issue's character model (LSTM, 89 one-hot inputs, a softmax over 89), at `LONG_T`. */
+/** Parts 4 and 5: the reference app's character model (LSTM, 89 one-hot inputs, a softmax over 89), at `LONG_T`. */
 function characterCase(): {
   B: number;
   H: number;
