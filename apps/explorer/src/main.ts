@@ -85,6 +85,7 @@ const engine = new Engine({
   error: (failure) => {
     setBusy(false);
     showProblem(`${failure.code}: ${failure.message}`);
+    document.body.dataset['state'] = 'error';
   },
 });
 
@@ -183,6 +184,8 @@ function update(fromUser: boolean): void {
 let timer: ReturnType<typeof setTimeout> | undefined;
 function scheduleUpdate(): void {
   if (timer !== undefined) clearTimeout(timer);
+  // Not settled until the debounced update has run (what is drawn may be about to change).
+  document.body.dataset['state'] = 'pending';
   timer = setTimeout(() => {
     timer = undefined;
     update(true);
