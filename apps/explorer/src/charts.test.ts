@@ -36,14 +36,11 @@ describe('timelineSvg', () => {
     const p = plan({ steps: 10_000, memory: { slots: 30 }, strategy: 'recompute-all' });
     const tl = timelineOf(p);
     expect(tl.duration).toBe(50_005_000 + 10_000);
-    const t0 = performance.now();
     const view = timelineSvg(tl);
-    const ms = performance.now() - t0;
     expect(view.mode).toBe('decimated');
     expect(view.markup).toContain('data-backward-steps="10000"');
     expect(view.pieces).toBeLessThan(10_000);
     expect(view.markup.length).toBeLessThan(500_000);
-    expect(ms).toBeLessThan(2000);
     expect(runs(view.markup)).toEqual([]);
   });
 

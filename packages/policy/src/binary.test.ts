@@ -411,10 +411,9 @@ describe('decodeBinary fuzzing', () => {
     encodeBinary(i === 0 ? example : randomPolicy(rng, { steps: rng.int(1, 40) })),
   );
   const sample = fc.integer({ min: 0, max: samples.length - 1 }).map((i) => samples[i]!);
-  const budgetMs = 5000;
+  // Bounded work is pinned by the runs finishing under the test timeout, not by a clock.
 
   it('random bytes only ever give a policy or a PolicyError', () => {
-    const start = performance.now();
     const preamble = [0x52, 0x57, 0x50, 0x4c, 0x01, 0x00];
     fc.assert(
       fc.property(
@@ -432,7 +431,6 @@ describe('decodeBinary fuzzing', () => {
       ),
       { numRuns: 1500 },
     );
-    expect(performance.now() - start).toBeLessThan(budgetMs);
   });
 
   it('random truncations and extensions give the right code', () => {
@@ -449,7 +447,6 @@ describe('decodeBinary fuzzing', () => {
   });
 
   it('random byte changes, with and without a fixed checksum, are caught or decode to a valid policy', () => {
-    const start = performance.now();
     fc.assert(
       fc.property(
         sample,
@@ -475,11 +472,11 @@ describe('decodeBinary fuzzing', () => {
       ),
       { numRuns: 1500 },
     );
-    expect(performance.now() - start).toBeLessThan(budgetMs);
   });
 
-  it('hostile lengths finish fast', () => {
-    const start = performance.now();
+  it('hostile lengths are refused without allocating what they claim', () => {
+    const before = process.memoryUsage().arrayBuffers;
+    const results: (Policy | PolicyErrorCode)[] = [];
     const header = new TextEncoder().encode(headerOf(example));
     for (const count of [2 ** 53 - 1, 2 ** 40, 10_000_000, 9_999_999]) {
       for (const sealedOrNot of [true, false]) {
@@ -491,13 +488,15 @@ describe('decodeBinary fuzzing', () => {
           varint(count),
           [0x05],
         );
-        decodeSafely(sealedOrNot ? sealed(content) : content);
+        results.push(decodeSafely(sealedOrNot ? sealed(content) : content));
       }
     }
     const long = new Uint8Array(4_000_000);
     long.set([0x52, 0x57, 0x50, 0x4c, 1, 0, 0, 0x80, 0x80, 0x80, 0x04]);
-    decodeSafely(long);
-    decodeSafely(fixCrc(long));
-    expect(performance.now() - start).toBeLessThan(2000);
+    results.push(decodeSafely(long));
+    results.push(decodeSafely(fixCrc(long)));
+    for (const r of results) expect(typeof r).toBe('string');
+    // Two 4 MB inputs, and nothing near the 10^7-2^53 instructions the headers claim.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * 2 ** 20);
   });
 });
